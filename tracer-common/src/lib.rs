@@ -1,0 +1,124 @@
+//! Types shared by the kernel programs (`tracer-ebpf`) and user space (`tracer-user`).
+//! Everything here is `#[repr(C)]` plain data: it is the layout of map values and ring-buffer events.
+#![no_std]
+
+/// Syscall numbers the bitmaps can hold. x86_64 and aarch64 stay below 512 today; the rest is room.
+pub const MAX_SYSCALLS: u32 = 1024;
+/// 64-bit words in one [`SyscallBits`].
+pub const BITMAP_WORDS: usize = (MAX_SYSCALLS / 64) as usize;
+
+/// Cgroups traced at once (live instances of all targets).
+pub const MAX_TARGETS: u32 = 4096;
+/// Cgroup paths watched for (re)creation at once.
+pub const MAX_WATCHES: u32 = 4096;
+/// Length of a watched cgroup path, NUL padded. Longer paths are truncated on both sides alike.
+pub const CGROUP_PATH_LEN: usize = 256;
+/// Slots of the "task is inside a syscall that passed sys_enter" table, indexed by tid.
+/// At least the default `pid_max` (32768, or 1024 per CPU), so tids rarely share a slot.
+pub const ENTERED_SLOTS: u32 = 1 << 17;
+/// Ring buffer size in bytes (a power of two, a multiple of the page size).
+pub const RING_BYTES: u32 = 1 << 18;
+
+/// One bit per syscall number.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SyscallBits {
+    pub words: [u64; BITMAP_WORDS],
+}
+
+impl SyscallBits {
+    pub const EMPTY: Self = Self {
+        words: [0; BITMAP_WORDS],
+    };
+}
+
+/// What the kernel learned about one traced cgroup (value of the `TARGETS` map).
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct CgroupRecord {
+    /// Calls made by tasks that run under a seccomp filter: what the profile must allow.
+    pub allowed: SyscallBits,
+    /// Calls made by tasks without a filter yet: the runtime setting the container up
+    /// (mount, pivot_root, ...) before it installs the filter. Not part of a profile unless the
+    /// target runs with no filter at all.
+    pub setup: SyscallBits,
+    /// Calls that returned -EPERM/-ENOSYS without passing sys_enter: refused by the current filter.
+    pub refused: SyscallBits,
+}
+
+impl CgroupRecord {
+    pub const EMPTY: Self = Self {
+        allowed: SyscallBits::EMPTY,
+        setup: SyscallBits::EMPTY,
+        refused: SyscallBits::EMPTY,
+    };
+}
+
+/// Kinds of [`Event`].
+pub mod event_kind {
+    /// A task under a seccomp filter made `value` for the first time in this cgroup.
+    pub const SEEN: u32 = 0;
+    /// Syscall `value` was refused by the current filter for the first time in this cgroup.
+    pub const REFUSED: u32 = 1;
+    /// A watched cgroup path was created; `cgroup_id` is the new cgroup, `value` the watch tag.
+    pub const ADOPTED: u32 = 2;
+}
+
+/// A first sighting, sent through the ring buffer for live display only: the maps stay the
+/// authoritative record, so a dropped event loses nothing from the profile.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct Event {
+    /// `bpf_ktime_get_ns()` (CLOCK_MONOTONIC).
+    pub ts_ns: u64,
+    pub cgroup_id: u64,
+    pub kind: u32,
+    pub value: u32,
+}
+
+/// Index of each per-CPU counter in the `COUNTERS` map.
+pub mod counter {
+    /// Syscalls entered by traced tasks.
+    pub const SYSCALLS: u32 = 0;
+    /// Events that did not fit in the ring buffer.
+    pub const RING_DROPS: u32 = 1;
+    /// Syscall numbers at or above `MAX_SYSCALLS` (x32 ABI and the like): seen but not recordable.
+    pub const OUT_OF_RANGE: u32 = 2;
+    /// Refused calls seen (every occurrence, not only first ones).
+    pub const REFUSALS: u32 = 3;
+    pub const COUNT: u32 = 4;
+}
+
+/// A cgroup path relative to the cgroup2 root (`/docker/<id>`), NUL padded: the key of `WATCH`.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct CgroupPath {
+    pub bytes: [u8; CGROUP_PATH_LEN],
+}
+
+impl CgroupPath {
+    /// Builds the key the kernel will compare against; `None` if the path is empty.
+    pub fn new(path: &[u8]) -> Option<Self> {
+        if path.is_empty() {
+            return None;
+        }
+        let mut bytes = [0u8; CGROUP_PATH_LEN];
+        // Keep the last byte NUL, as bpf_probe_read_kernel_str does.
+        let n = path.len().min(CGROUP_PATH_LEN - 1);
+        bytes[..n].copy_from_slice(&path[..n]);
+        Some(Self { bytes })
+    }
+}
+
+#[cfg(feature = "user")]
+mod pod {
+    // SAFETY: all of these are #[repr(C)] structs of integers with no padding and no invalid
+    // bit patterns, which is what aya::Pod requires.
+    unsafe impl aya::Pod for super::SyscallBits {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::CgroupRecord {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::Event {}
+    // SAFETY: as above (a byte array).
+    unsafe impl aya::Pod for super::CgroupPath {}
+}

@@ -1,0 +1,273 @@
+//! Kernel side of seccomp-tracer: records, per traced cgroup, which syscalls ran (sys_enter),
+//! which were refused by the current seccomp filter (sys_exit without sys_enter), and adopts
+//! re-created cgroups of watched containers before any task can join them (cgroup_mkdir).
+#![no_std]
+#![no_main]
+// The BPF target's `core` has no atomic read-modify-write methods; the intrinsic lowers to
+// BPF_ATOMIC | BPF_OR | BPF_FETCH.
+#![allow(internal_features)]
+#![feature(core_intrinsics)]
+
+use core::{
+    intrinsics::{atomic_or, AtomicOrdering},
+    ptr::{addr_of_mut, read_volatile, write_volatile},
+};
+
+use aya_ebpf::{
+    bindings::BPF_NOEXIST,
+    helpers::{
+        bpf_get_current_cgroup_id, bpf_get_current_pid_tgid, bpf_get_current_task,
+        bpf_ktime_get_ns, bpf_probe_read_kernel, bpf_probe_read_kernel_str_bytes,
+    },
+    macros::{map, raw_tracepoint, tracepoint},
+    maps::{Array, HashMap, PerCpuArray, RingBuf},
+    programs::{RawTracePointContext, TracePointContext},
+    EbpfContext,
+};
+use tracer_common::{
+    counter, event_kind, CgroupPath, CgroupRecord, Event, SyscallBits, BITMAP_WORDS,
+    CGROUP_PATH_LEN, ENTERED_SLOTS, MAX_SYSCALLS, MAX_TARGETS, MAX_WATCHES, RING_BYTES,
+};
+
+// Set by user space before loading (read-only data, so the verifier sees them as constants).
+/// Offset of `task_struct.seccomp.mode`, from the kernel's BTF.
+#[no_mangle]
+static SECCOMP_MODE_OFFSET: u64 = 0;
+/// Offset of the syscall number in `struct pt_regs` (`orig_ax` on x86_64, `syscallno` on arm64).
+#[no_mangle]
+static REGS_NR_OFFSET: u64 = 0;
+/// The tracer's own process, never recorded.
+#[no_mangle]
+static TRACER_TGID: u32 = 0;
+/// Field offsets of the `cgroup:cgroup_mkdir` tracepoint record, from its format file.
+#[no_mangle]
+static MKDIR_ROOT_OFFSET: u64 = 8;
+#[no_mangle]
+static MKDIR_ID_OFFSET: u64 = 16;
+#[no_mangle]
+static MKDIR_PATH_OFFSET: u64 = 24;
+
+const EPERM: i64 = 1;
+const ENOSYS: i64 = 38;
+
+/// Traced cgroups (by cgroup v2 id) and what they did. Presence in this map is the filter.
+#[map]
+static TARGETS: HashMap<u64, CgroupRecord> = HashMap::with_max_entries(MAX_TARGETS, 0);
+
+/// Cgroup paths to adopt into TARGETS the moment they are created; value = user-space tag.
+#[map]
+static WATCH: HashMap<CgroupPath, u32> = HashMap::with_max_entries(MAX_WATCHES, 0);
+
+/// `tid << 32 | nr` of the syscall each task is inside, indexed by `tid % ENTERED_SLOTS`;
+/// cleared at sys_exit. Lets sys_exit tell a refused call from one that ran and failed.
+#[map]
+static ENTERED: Array<u64> = Array::with_max_entries(ENTERED_SLOTS, 0);
+
+#[map]
+static EVENTS: RingBuf = RingBuf::with_byte_size(RING_BYTES, 0);
+
+#[map]
+static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(counter::COUNT, 0);
+
+/// One all-zero record, the initial value of cgroups adopted in the kernel.
+#[map]
+static ZERO: Array<CgroupRecord> = Array::with_max_entries(1, 0);
+
+/// Scratch space for a path key (too large for the 512-byte stack next to everything else).
+#[map]
+static SCRATCH: PerCpuArray<CgroupPath> = PerCpuArray::with_max_entries(1, 0);
+
+#[inline(always)]
+fn global<T: Copy>(v: &'static T) -> T {
+    // SAFETY: reading a static; volatile so the compiler keeps the load that user space patched.
+    unsafe { read_volatile(v) }
+}
+
+#[inline(always)]
+fn count(index: u32) {
+    if let Some(c) = COUNTERS.get_ptr_mut(index) {
+        // SAFETY: per-CPU slot, valid for the duration of the program; no other writer on this CPU.
+        unsafe { *c += 1 };
+    }
+}
+
+#[inline(always)]
+fn emit(cgroup_id: u64, kind: u32, value: u32) {
+    match EVENTS.reserve::<Event>(0) {
+        Some(mut entry) => {
+            entry.write(Event {
+                // SAFETY: helper without preconditions.
+                ts_ns: unsafe { bpf_ktime_get_ns() },
+                cgroup_id,
+                kind,
+                value,
+            });
+            entry.submit(0);
+        }
+        None => count(counter::RING_DROPS),
+    }
+}
+
+/// Sets bit `nr`; true if it was not set before (a first sighting).
+#[inline(always)]
+fn set_bit(bits: *mut SyscallBits, nr: u32) -> bool {
+    let word = (nr / 64) as usize;
+    if word >= BITMAP_WORDS {
+        return false;
+    }
+    let mask = 1u64 << (nr % 64);
+    // SAFETY: `bits` points into a map value that lives as long as the program runs and
+    // `word` is in bounds; the word is only ever changed atomically.
+    unsafe {
+        let p = addr_of_mut!((*bits).words[word]);
+        // Plain read first: the common case is "already known", which needs no atomic.
+        if read_volatile(p) & mask != 0 {
+            return false;
+        }
+        atomic_or::<u64, u64, { AtomicOrdering::Relaxed }>(p, mask) & mask == 0
+    }
+}
+
+/// Whether the current task runs under a seccomp filter (mode != SECCOMP_MODE_DISABLED).
+#[inline(always)]
+fn current_has_seccomp() -> bool {
+    // SAFETY: bpf_get_current_task has no preconditions; the read goes through
+    // bpf_probe_read_kernel, which tolerates any address.
+    unsafe {
+        let task = bpf_get_current_task() as *const u8;
+        let mode = task.wrapping_add(global(&SECCOMP_MODE_OFFSET) as usize) as *const i32;
+        bpf_probe_read_kernel(mode).unwrap_or(0) != 0
+    }
+}
+
+#[inline(always)]
+fn entered_slot(tid: u32) -> Option<*mut u64> {
+    ENTERED.get_ptr_mut(tid % ENTERED_SLOTS)
+}
+
+#[raw_tracepoint(tracepoint = "sys_enter")]
+pub fn sys_enter(ctx: RawTracePointContext) -> i32 {
+    // SAFETY: helper without preconditions.
+    let cgroup = unsafe { bpf_get_current_cgroup_id() };
+    // Shortest path for everything that is not a target: one hash lookup.
+    let Some(record) = TARGETS.get_ptr_mut(&cgroup) else {
+        return 0;
+    };
+    let pid_tgid = bpf_get_current_pid_tgid();
+    if (pid_tgid >> 32) as u32 == global(&TRACER_TGID) {
+        return 0;
+    }
+    count(counter::SYSCALLS);
+    // sys_enter(struct pt_regs *regs, long id)
+    let nr: i64 = ctx.arg(1);
+    if nr < 0 || nr >= MAX_SYSCALLS as i64 {
+        count(counter::OUT_OF_RANGE);
+        return 0;
+    }
+    let nr = nr as u32;
+    let tid = pid_tgid as u32;
+    if let Some(slot) = entered_slot(tid) {
+        // SAFETY: array slot pointer from the map, valid and aligned.
+        unsafe { write_volatile(slot, (tid as u64) << 32 | nr as u64) };
+    }
+    if current_has_seccomp() {
+        // SAFETY: `record` is a live map value.
+        if set_bit(unsafe { addr_of_mut!((*record).allowed) }, nr) {
+            emit(cgroup, event_kind::SEEN, nr);
+        }
+    } else {
+        // SAFETY: as above.
+        set_bit(unsafe { addr_of_mut!((*record).setup) }, nr);
+    }
+    0
+}
+
+#[raw_tracepoint(tracepoint = "sys_exit")]
+pub fn sys_exit(ctx: RawTracePointContext) -> i32 {
+    // SAFETY: helper without preconditions.
+    let cgroup = unsafe { bpf_get_current_cgroup_id() };
+    let Some(record) = TARGETS.get_ptr_mut(&cgroup) else {
+        return 0;
+    };
+    let tid = bpf_get_current_pid_tgid() as u32;
+    let mut entered_nr: i64 = -1;
+    if let Some(slot) = entered_slot(tid) {
+        // SAFETY: array slot pointer from the map, valid and aligned.
+        unsafe {
+            let v = read_volatile(slot);
+            if (v >> 32) as u32 == tid {
+                entered_nr = (v & 0xffff_ffff) as i64;
+                write_volatile(slot, 0);
+            }
+        }
+    }
+    // sys_exit(struct pt_regs *regs, long ret)
+    let ret: i64 = ctx.arg(1);
+    if ret != -EPERM && ret != -ENOSYS {
+        return 0;
+    }
+    let regs: *const u8 = ctx.arg(0);
+    // SAFETY: bpf_probe_read_kernel tolerates any address; the offset comes from BTF.
+    // The low 32 bits hold the number on both little-endian ABIs (x86_64 `orig_ax` is 64-bit,
+    // arm64 `syscallno` is s32).
+    let nr = unsafe {
+        bpf_probe_read_kernel(regs.wrapping_add(global(&REGS_NR_OFFSET) as usize) as *const i32)
+            .unwrap_or(-1)
+    } as i64;
+    if nr < 0 || nr >= MAX_SYSCALLS as i64 || nr == entered_nr {
+        // It ran (and failed on its own), or it is not a syscall number we can record.
+        return 0;
+    }
+    count(counter::REFUSALS);
+    // SAFETY: `record` is a live map value.
+    if set_bit(unsafe { addr_of_mut!((*record).refused) }, nr as u32) {
+        emit(cgroup, event_kind::REFUSED, nr as u32);
+    }
+    0
+}
+
+#[tracepoint(category = "cgroup", name = "cgroup_mkdir")]
+pub fn cgroup_mkdir(ctx: TracePointContext) -> u32 {
+    let _ = try_cgroup_mkdir(&ctx);
+    0
+}
+
+#[inline(always)]
+fn try_cgroup_mkdir(ctx: &TracePointContext) -> Result<(), i64> {
+    // SAFETY: offsets come from this tracepoint's format file; read_at probes the record.
+    let root: i32 = unsafe { ctx.read_at(global(&MKDIR_ROOT_OFFSET) as usize) }?;
+    // Hierarchy 0 is cgroup2, the only one whose ids bpf_get_current_cgroup_id returns.
+    if root != 0 {
+        return Ok(());
+    }
+    // SAFETY: as above.
+    let id: u64 = unsafe { ctx.read_at(global(&MKDIR_ID_OFFSET) as usize) }?;
+    // SAFETY: as above. `__data_loc` = length << 16 | offset within the record.
+    let loc: u32 = unsafe { ctx.read_at(global(&MKDIR_PATH_OFFSET) as usize) }?;
+    let key = SCRATCH.get_ptr_mut(0).ok_or(0i64)?;
+    // SAFETY: per-CPU scratch slot owned by this program invocation.
+    let key = unsafe { &mut *key };
+    let mut i = 0;
+    while i < CGROUP_PATH_LEN {
+        key.bytes[i] = 0;
+        i += 1;
+    }
+    let src = (ctx.as_ptr() as *const u8).wrapping_add((loc & 0xffff) as usize);
+    // SAFETY: bpf_probe_read_kernel_str_bytes bounds the copy by the destination length.
+    unsafe { bpf_probe_read_kernel_str_bytes(src, &mut key.bytes[..CGROUP_PATH_LEN - 1]) }?;
+    // SAFETY: the value is only read.
+    let Some(tag) = (unsafe { WATCH.get(&*key) }) else {
+        return Ok(());
+    };
+    let tag = *tag;
+    let zero = ZERO.get(0).ok_or(0i64)?;
+    TARGETS.insert(&id, zero, BPF_NOEXIST as u64)?;
+    emit(id, event_kind::ADOPTED, tag);
+    Ok(())
+}
+
+#[cfg(not(test))]
+#[panic_handler]
+fn panic(_info: &core::panic::PanicInfo) -> ! {
+    loop {}
+}

@@ -1,0 +1,313 @@
+//! Loading and attaching the kernel programs, and reading their maps and ring buffer.
+//! This is the only module that talks to the kernel's BPF interface.
+
+pub mod btf;
+
+use std::{fs, os::fd::AsRawFd, path::Path};
+
+use aya::{
+    maps::{Array, HashMap, MapData, PerCpuArray, RingBuf},
+    programs::{RawTracePoint, TracePoint},
+    Ebpf, EbpfLoader,
+};
+use thiserror::Error;
+use tracer_common::{counter, CgroupPath, CgroupRecord, Event};
+
+use crate::syscalls::Arch;
+
+#[derive(Debug, Error)]
+pub enum BpfError {
+    #[error("the kernel has no BTF (/sys/kernel/btf/vmlinux missing): it needs CONFIG_DEBUG_INFO_BTF=y")]
+    NoBtf,
+    #[error("reading the kernel's BTF: {0}")]
+    Btf(#[from] btf::BtfError),
+    #[error("tracefs is not mounted and could not be mounted at /sys/kernel/tracing: {0}")]
+    Tracefs(String),
+    #[error("the cgroup:cgroup_mkdir tracepoint format is not as expected: {0}")]
+    MkdirFormat(String),
+    #[error("this architecture ({0}) is not supported")]
+    Arch(&'static str),
+    #[error("loading the eBPF programs failed (is this kernel built with BPF and raw tracepoints?): {0}")]
+    Load(String),
+    #[error("attaching {program} failed: {detail}")]
+    Attach {
+        program: &'static str,
+        detail: String,
+    },
+    #[error("BPF map `{map}`: {detail}")]
+    Map { map: &'static str, detail: String },
+}
+
+fn map_err(map: &'static str) -> impl Fn(aya::maps::MapError) -> BpfError {
+    move |e| BpfError::Map {
+        map,
+        detail: e.to_string(),
+    }
+}
+
+/// Offsets the kernel programs need, found on the running kernel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KernelLayout {
+    pub seccomp_mode: u64,
+    pub regs_nr: u64,
+    pub mkdir_root: u64,
+    pub mkdir_id: u64,
+    pub mkdir_path: u64,
+}
+
+const TRACEFS: &str = "/sys/kernel/tracing";
+
+fn ensure_tracefs() -> Result<(), BpfError> {
+    if Path::new(TRACEFS).join("events").is_dir() {
+        return Ok(());
+    }
+    let status = std::process::Command::new("mount")
+        .args(["-t", "tracefs", "nodev", TRACEFS])
+        .status()
+        .map_err(|e| BpfError::Tracefs(e.to_string()))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(BpfError::Tracefs(format!("mount exited with {status}")))
+    }
+}
+
+/// Field offsets from a tracepoint format file (`field:int root;\toffset:8;\tsize:4;...`).
+pub fn format_offsets(format: &str, fields: &[&str]) -> Result<Vec<u64>, BpfError> {
+    fields
+        .iter()
+        .map(|&field| {
+            format
+                .lines()
+                .find_map(|line| {
+                    let line = line.trim();
+                    let decl = line.strip_prefix("field:")?.split(';').next()?;
+                    if decl.split_whitespace().last()? != field {
+                        return None;
+                    }
+                    let off = line.split("offset:").nth(1)?.split(';').next()?;
+                    off.trim().parse().ok()
+                })
+                .ok_or_else(|| BpfError::MkdirFormat(format!("no field `{field}`")))
+        })
+        .collect()
+}
+
+impl KernelLayout {
+    pub fn detect(arch: Arch) -> Result<Self, BpfError> {
+        let data = fs::read("/sys/kernel/btf/vmlinux").map_err(|_| BpfError::NoBtf)?;
+        let btf = btf::Btf::parse(&data)?;
+        let seccomp_mode = btf.member_offset("task_struct", &["seccomp", "mode"])?;
+        let regs_nr = match arch {
+            Arch::X86_64 => btf.member_offset("pt_regs", &["orig_ax"])?,
+            Arch::Aarch64 => btf.member_offset("pt_regs", &["syscallno"])?,
+            Arch::I386 => return Err(BpfError::Arch("i386")),
+        };
+        ensure_tracefs()?;
+        let format = fs::read_to_string(
+            Path::new(TRACEFS).join("events/cgroup/cgroup_mkdir/format"),
+        )
+        .map_err(|e| BpfError::MkdirFormat(e.to_string()))?;
+        let offs = format_offsets(&format, &["root", "id", "path"])?;
+        Ok(Self {
+            seccomp_mode: seccomp_mode.into(),
+            regs_nr: regs_nr.into(),
+            mkdir_root: offs[0],
+            mkdir_id: offs[1],
+            mkdir_path: offs[2],
+        })
+    }
+}
+
+/// Totals of the per-CPU counters.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Counters {
+    pub syscalls: u64,
+    pub ring_drops: u64,
+    pub out_of_range: u64,
+    pub refusals: u64,
+}
+
+/// The loaded and attached programs with their maps. Dropping it detaches everything.
+pub struct Tracer {
+    _ebpf: Ebpf,
+    targets: HashMap<MapData, u64, CgroupRecord>,
+    watch: HashMap<MapData, CgroupPath, u32>,
+    counters: PerCpuArray<MapData, u64>,
+    ring: Option<RingBuf<MapData>>,
+}
+
+impl Tracer {
+    /// Loads the programs with the kernel's layout and attaches them.
+    pub fn load(layout: &KernelLayout) -> Result<Self, BpfError> {
+        let tgid = std::process::id();
+        let mut ebpf = EbpfLoader::new()
+            .override_global("SECCOMP_MODE_OFFSET", &layout.seccomp_mode, true)
+            .override_global("REGS_NR_OFFSET", &layout.regs_nr, true)
+            .override_global("TRACER_TGID", &tgid, true)
+            .override_global("MKDIR_ROOT_OFFSET", &layout.mkdir_root, true)
+            .override_global("MKDIR_ID_OFFSET", &layout.mkdir_id, true)
+            .override_global("MKDIR_PATH_OFFSET", &layout.mkdir_path, true)
+            .load(crate::EBPF_OBJECT)
+            .map_err(|e| BpfError::Load(format!("{e:#}")))?;
+
+        let mut take = |name: &'static str| {
+            ebpf.take_map(name).ok_or(BpfError::Map {
+                map: name,
+                detail: "missing from the object".into(),
+            })
+        };
+        let targets = HashMap::try_from(take("TARGETS")?).map_err(map_err("TARGETS"))?;
+        let watch = HashMap::try_from(take("WATCH")?).map_err(map_err("WATCH"))?;
+        let counters = PerCpuArray::try_from(take("COUNTERS")?).map_err(map_err("COUNTERS"))?;
+        let ring = RingBuf::try_from(take("EVENTS")?).map_err(map_err("EVENTS"))?;
+        // ZERO must hold an all-zero record; a fresh array already does.
+        let _zero: Array<MapData, CgroupRecord> =
+            Array::try_from(take("ZERO")?).map_err(map_err("ZERO"))?;
+
+        for name in ["sys_enter", "sys_exit"] {
+            let attach_err = |e: aya::programs::ProgramError| BpfError::Attach {
+                program: if name == "sys_enter" { "sys_enter" } else { "sys_exit" },
+                detail: format!("{e:#}"),
+            };
+            let prog: &mut RawTracePoint = ebpf
+                .program_mut(name)
+                .ok_or(BpfError::Load(format!("program {name} missing")))?
+                .try_into()
+                .map_err(attach_err)?;
+            prog.load().map_err(attach_err)?;
+            prog.attach(name).map_err(attach_err)?;
+        }
+        let attach_err = |e: aya::programs::ProgramError| BpfError::Attach {
+            program: "cgroup_mkdir",
+            detail: format!("{e:#}"),
+        };
+        let prog: &mut TracePoint = ebpf
+            .program_mut("cgroup_mkdir")
+            .ok_or(BpfError::Load("program cgroup_mkdir missing".into()))?
+            .try_into()
+            .map_err(attach_err)?;
+        prog.load().map_err(attach_err)?;
+        prog.attach("cgroup", "cgroup_mkdir").map_err(attach_err)?;
+
+        Ok(Self {
+            _ebpf: ebpf,
+            targets,
+            watch,
+            counters,
+            ring: Some(ring),
+        })
+    }
+
+    /// Starts tracing cgroup `id` (keeps what it already recorded if traced before).
+    pub fn add_cgroup(&mut self, id: u64) -> Result<(), BpfError> {
+        const BPF_NOEXIST: u64 = 1;
+        match self.targets.insert(id, CgroupRecord::EMPTY, BPF_NOEXIST) {
+            Ok(()) => Ok(()),
+            Err(aya::maps::MapError::SyscallError(e))
+                if e.io_error.raw_os_error() == Some(libc::EEXIST) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(map_err("TARGETS")(e)),
+        }
+    }
+
+    /// What the kernel recorded for cgroup `id`, if it is traced.
+    pub fn record(&self, id: u64) -> Result<Option<CgroupRecord>, BpfError> {
+        match self.targets.get(&id, 0) {
+            Ok(r) => Ok(Some(r)),
+            Err(aya::maps::MapError::KeyNotFound) => Ok(None),
+            Err(e) => Err(map_err("TARGETS")(e)),
+        }
+    }
+
+    pub fn remove_cgroup(&mut self, id: u64) -> Result<(), BpfError> {
+        match self.targets.remove(&id) {
+            Ok(()) | Err(aya::maps::MapError::KeyNotFound) => Ok(()),
+            Err(e) => Err(map_err("TARGETS")(e)),
+        }
+    }
+
+    /// Adopts cgroup `path` (relative to the cgroup2 root) whenever it is created; `tag` comes
+    /// back in the ADOPTED event.
+    pub fn watch(&mut self, path: &str, tag: u32) -> Result<(), BpfError> {
+        let key = CgroupPath::new(path.as_bytes()).ok_or(BpfError::Map {
+            map: "WATCH",
+            detail: "empty cgroup path".into(),
+        })?;
+        self.watch.insert(key, tag, 0).map_err(map_err("WATCH"))
+    }
+
+    pub fn unwatch(&mut self, path: &str) -> Result<(), BpfError> {
+        let Some(key) = CgroupPath::new(path.as_bytes()) else {
+            return Ok(());
+        };
+        match self.watch.remove(&key) {
+            Ok(()) | Err(aya::maps::MapError::KeyNotFound) => Ok(()),
+            Err(e) => Err(map_err("WATCH")(e)),
+        }
+    }
+
+    pub fn counters(&self) -> Result<Counters, BpfError> {
+        let sum = |i: u32| -> Result<u64, BpfError> {
+            Ok(self
+                .counters
+                .get(&i, 0)
+                .map_err(map_err("COUNTERS"))?
+                .iter()
+                .sum())
+        };
+        Ok(Counters {
+            syscalls: sum(counter::SYSCALLS)?,
+            ring_drops: sum(counter::RING_DROPS)?,
+            out_of_range: sum(counter::OUT_OF_RANGE)?,
+            refusals: sum(counter::REFUSALS)?,
+        })
+    }
+
+    /// The ring buffer, for a reader task; can be taken once.
+    pub fn take_events(&mut self) -> Option<EventReader> {
+        self.ring.take().map(|ring| EventReader { ring })
+    }
+}
+
+/// Reads first-sighting events from the ring buffer.
+pub struct EventReader {
+    ring: RingBuf<MapData>,
+}
+
+impl EventReader {
+    pub fn next(&mut self) -> Option<Event> {
+        let item = self.ring.next()?;
+        if item.len() < std::mem::size_of::<Event>() {
+            return None;
+        }
+        // SAFETY: the kernel wrote a whole `Event` (checked length above); read_unaligned
+        // copes with any alignment of the ring buffer slice.
+        Some(unsafe { std::ptr::read_unaligned(item.as_ptr() as *const Event) })
+    }
+}
+
+impl AsRawFd for EventReader {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.ring.as_raw_fd()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mkdir_format_offsets() {
+        let format = "name: cgroup_mkdir\nID: 544\nformat:\n\
+            \tfield:unsigned short common_type;\toffset:0;\tsize:2;\tsigned:0;\n\
+            \tfield:int root;\toffset:8;\tsize:4;\tsigned:1;\n\
+            \tfield:int level;\toffset:12;\tsize:4;\tsigned:1;\n\
+            \tfield:u64 id;\toffset:16;\tsize:8;\tsigned:0;\n\
+            \tfield:__data_loc char[] path;\toffset:24;\tsize:4;\tsigned:0;\n";
+        assert_eq!(format_offsets(format, &["root", "id", "path"]).unwrap(), [8, 16, 24]);
+        assert!(format_offsets(format, &["nope"]).is_err());
+    }
+}

@@ -1,0 +1,99 @@
+//! Command-line definitions (clap) and their translation into a validated config.
+
+use std::{path::PathBuf, time::Duration};
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::{
+    recorder::{Output, RecordConfig},
+    target::TargetSpec,
+};
+
+#[derive(Debug, Parser)]
+#[command(name = "seccomp-tracer", version, about = "Learn minimal seccomp profiles for containers by watching their syscalls with eBPF")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Record what containers (or cgroups) call until Ctrl-C/SIGTERM, then write profiles.
+    Record(RecordArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RecordArgs {
+    /// Docker container name or id (a unique id prefix is enough).
+    #[arg(value_name = "CONTAINER")]
+    pub containers: Vec<String>,
+    /// Trace a cgroup v2 directory instead (repeatable; e.g. a systemd unit).
+    #[arg(long = "cgroup", value_name = "PATH")]
+    pub cgroups: Vec<String>,
+    /// Trace the cgroup that PID belongs to (repeatable).
+    #[arg(long = "pid", value_name = "PID")]
+    pub pids: Vec<u32>,
+    /// Profile file for one target, directory for several (<name>.json); default ./<name>.json
+    #[arg(short, long, value_name = "PATH")]
+    pub output: Option<PathBuf>,
+    /// Stop after SECS; default: until Ctrl-C or SIGTERM.
+    #[arg(long, value_name = "SECS")]
+    pub duration: Option<u64>,
+    /// Leave calls refused by the current profile out of the learned one.
+    #[arg(long)]
+    pub exclude_refused: bool,
+    /// Do not add the container runtime's own calls made after it installs the filter.
+    #[arg(long)]
+    pub no_runtime_baseline: bool,
+    /// Restart each container once right after attaching, so the profile covers its startup.
+    #[arg(long)]
+    pub restart: bool,
+    /// Record containers (or cgroups) that do not run yet from their creation.
+    #[arg(long)]
+    pub wait: bool,
+    /// Rewrite the profiles every SECS while recording, so a crash loses little.
+    #[arg(long, value_name = "SECS", default_value_t = 30)]
+    pub checkpoint: u64,
+}
+
+impl RecordArgs {
+    pub fn into_config(self) -> RecordConfig {
+        let mut targets: Vec<TargetSpec> =
+            self.containers.into_iter().map(TargetSpec::Container).collect();
+        targets.extend(self.cgroups.into_iter().map(TargetSpec::Cgroup));
+        targets.extend(self.pids.into_iter().map(TargetSpec::Pid));
+        RecordConfig {
+            targets,
+            output: self.output.map_or(Output::Default, Output::Path),
+            duration: self.duration.map(Duration::from_secs),
+            include_refused: !self.exclude_refused,
+            runtime_baseline: !self.no_runtime_baseline,
+            restart: self.restart,
+            wait: self.wait,
+            checkpoint: Duration::from_secs(self.checkpoint.max(1)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn record_flags() {
+        let cli = Cli::parse_from([
+            "seccomp-tracer", "record", "web", "db", "--cgroup", "/system.slice/x.service",
+            "--pid", "42", "-o", "out", "--duration", "5", "--exclude-refused", "--restart",
+        ]);
+        let Command::Record(args) = cli.command;
+        let cfg = args.into_config();
+        assert_eq!(cfg.targets, [
+            TargetSpec::Container("web".into()),
+            TargetSpec::Container("db".into()),
+            TargetSpec::Cgroup("/system.slice/x.service".into()),
+            TargetSpec::Pid(42),
+        ]);
+        assert_eq!(cfg.duration, Some(Duration::from_secs(5)));
+        assert!(!cfg.include_refused && cfg.runtime_baseline && cfg.restart && !cfg.wait);
+    }
+}

@@ -1,0 +1,16 @@
+//! seccomp-tracer: learns minimal seccomp profiles for containers by watching their syscalls
+//! with eBPF. Data flows one way: target -> kernel maps -> recorder -> profile writer.
+
+pub mod baseline;
+pub mod bpf;
+pub mod cli;
+pub mod output;
+pub mod privileges;
+pub mod profile;
+pub mod recorder;
+pub mod report;
+pub mod syscalls;
+pub mod target;
+
+/// The kernel programs, built by build.rs from tracer-ebpf.
+pub const EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/tracer"));

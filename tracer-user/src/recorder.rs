@@ -1,0 +1,578 @@
+//! The live `record` session: resolve targets, load the kernel programs, follow containers
+//! through restarts and re-creation, show first sightings, checkpoint and finally write one
+//! profile per target.
+
+use std::{
+    collections::HashMap,
+    path::{Path, PathBuf},
+    time::{Duration, SystemTime},
+};
+
+use futures_util::StreamExt;
+use thiserror::Error;
+use tokio::{
+    io::unix::AsyncFd,
+    signal::unix::{signal, SignalKind},
+};
+use tracer_common::event_kind;
+
+use crate::{
+    baseline::{self, BaselineError},
+    bpf::{BpfError, EventReader, KernelLayout, Tracer},
+    output::{self, OutputError},
+    profile::{compose, docker as docker_profile, ComposeOptions, Learned, SyscallSet},
+    report::{self, Startup, TargetReport},
+    syscalls::Arch,
+    target::{
+        cgroup::{self, CgroupId},
+        docker::{DaemonInfo, DockerClient},
+        TargetError, TargetSpec,
+    },
+};
+
+#[derive(Debug, Error)]
+pub enum RecordError {
+    #[error(transparent)]
+    Target(#[from] TargetError),
+    #[error(transparent)]
+    Bpf(#[from] BpfError),
+    #[error(transparent)]
+    Output(#[from] OutputError),
+    #[error("runtime baseline: {0}")]
+    Baseline(#[from] BaselineError),
+    #[error("this CPU architecture ({0}) is not supported")]
+    Arch(&'static str),
+    #[error("nothing to record: name a container, --cgroup or --pid")]
+    NoTargets,
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Where profiles go.
+#[derive(Clone, Debug)]
+pub enum Output {
+    /// `./<name>.json`
+    Default,
+    /// `-o PATH`: a file for one target, a directory for several.
+    Path(PathBuf),
+}
+
+/// Everything `record` needs, validated.
+#[derive(Clone, Debug)]
+pub struct RecordConfig {
+    pub targets: Vec<TargetSpec>,
+    pub output: Output,
+    pub duration: Option<Duration>,
+    pub include_refused: bool,
+    pub runtime_baseline: bool,
+    pub restart: bool,
+    pub wait: bool,
+    /// How often profiles are rewritten while recording, so a crash loses little.
+    pub checkpoint: Duration,
+}
+
+/// One thing being recorded, across all its instances (cgroups).
+struct Target {
+    label: String,
+    spec: TargetSpec,
+    output: PathBuf,
+    /// Current container id (Docker targets).
+    container_id: Option<String>,
+    /// Current cgroup path, relative to the cgroup2 root (watched for re-creation).
+    path: Option<String>,
+    /// Cgroups of this target present in the kernel's TARGETS map.
+    live: Vec<u64>,
+    /// What instances no longer in the map recorded.
+    folded: Learned,
+    /// For the live display: already printed.
+    shown: SyscallSet,
+    shown_refused: SyscallSet,
+    adopted: u32,
+}
+
+impl Target {
+    fn is_container(&self) -> bool {
+        matches!(self.spec, TargetSpec::Container(_))
+    }
+}
+
+struct Session {
+    cfg: RecordConfig,
+    arch: Arch,
+    root: PathBuf,
+    tracer: Tracer,
+    docker: Option<(DockerClient, DaemonInfo)>,
+    targets: Vec<Target>,
+    by_cgroup: HashMap<u64, usize>,
+    baseline: SyscallSet,
+    baseline_source: Option<baseline::Source>,
+    dirty: bool,
+}
+
+fn output_for(cfg: &RecordConfig, label: &str, count: usize) -> PathBuf {
+    let file = format!("{label}.json");
+    match &cfg.output {
+        Output::Default => PathBuf::from(file),
+        Output::Path(p) if count == 1 && !p.is_dir() => p.clone(),
+        Output::Path(p) => p.join(file),
+    }
+}
+
+fn label_of(spec: &TargetSpec) -> String {
+    match spec {
+        TargetSpec::Container(n) => n.clone(),
+        TargetSpec::Cgroup(p) => p
+            .trim_end_matches('/')
+            .rsplit('/')
+            .next()
+            .filter(|s| !s.is_empty())
+            .unwrap_or("root")
+            .to_string(),
+        TargetSpec::Pid(p) => format!("pid-{p}"),
+    }
+}
+
+fn say(line: &str) {
+    println!("{} {line}", report::clock(SystemTime::now()));
+}
+
+/// Runs a whole recording session and returns the summary text.
+pub async fn record(cfg: RecordConfig) -> Result<String, RecordError> {
+    if cfg.targets.is_empty() {
+        return Err(RecordError::NoTargets);
+    }
+    let arch = Arch::host().ok_or(RecordError::Arch(std::env::consts::ARCH))?;
+    let root = cgroup::cgroup2_root()?;
+    let wants_docker = cfg
+        .targets
+        .iter()
+        .any(|t| matches!(t, TargetSpec::Container(_)));
+    let docker = if wants_docker {
+        let client = DockerClient::connect().await?;
+        let info = client.daemon_info().await?;
+        Some((client, info))
+    } else {
+        None
+    };
+
+    // Resolve every target and check every output before touching the kernel.
+    let mut targets = Vec::new();
+    for spec in &cfg.targets {
+        targets.push(resolve(&cfg, spec, &root, docker.as_ref()).await?);
+    }
+    if let Output::Path(p) = &cfg.output {
+        if targets.len() > 1 {
+            std::fs::create_dir_all(p).map_err(|source| OutputError {
+                path: p.clone(),
+                source,
+            })?;
+        }
+    }
+    let count = targets.len();
+    for t in &mut targets {
+        t.output = output_for(&cfg, &t.label, count);
+        output::check_writable(&t.output)?;
+    }
+
+    let layout = KernelLayout::detect(arch)?;
+    let mut tracer = Tracer::load(&layout)?;
+    let mut events = tracer
+        .take_events()
+        .ok_or(BpfError::Load("ring buffer unavailable".into()))?;
+
+    let mut session = Session {
+        cfg,
+        arch,
+        root,
+        tracer,
+        docker,
+        targets,
+        by_cgroup: HashMap::new(),
+        baseline: SyscallSet::default(),
+        baseline_source: None,
+        dirty: false,
+    };
+    session.learn_baseline(&mut events).await?;
+    session.attach()?;
+    session.run(events).await?;
+    session.finish()
+}
+
+async fn resolve(
+    cfg: &RecordConfig,
+    spec: &TargetSpec,
+    root: &Path,
+    docker: Option<&(DockerClient, DaemonInfo)>,
+) -> Result<Target, RecordError> {
+    let mut t = Target {
+        label: label_of(spec),
+        spec: spec.clone(),
+        output: PathBuf::new(),
+        container_id: None,
+        path: None,
+        live: Vec::new(),
+        folded: Learned::default(),
+        shown: SyscallSet::default(),
+        shown_refused: SyscallSet::default(),
+        adopted: 0,
+    };
+    match spec {
+        TargetSpec::Container(name) => {
+            let Some((client, info)) = docker else {
+                return Err(TargetError::DockerUnreachable("no client".into()).into());
+            };
+            match client.find(name).await? {
+                Some(c) => {
+                    t.label = c.name.clone();
+                    t.path = Some(match c.pid {
+                        Some(pid) => cgroup::pid_path(pid)?,
+                        None if cfg.wait => cgroup::container_path(&c.id, None, &info.cgroup_driver),
+                        None => return Err(TargetError::NotRunning(c.name).into()),
+                    });
+                    t.container_id = Some(c.id);
+                }
+                None if cfg.wait => {}
+                None => {
+                    return Err(TargetError::NoContainer {
+                        name: name.clone(),
+                        running: client.running_names().await,
+                    }
+                    .into())
+                }
+            }
+        }
+        TargetSpec::Cgroup(given) => {
+            let rel = cgroup::relative_path(root, given);
+            if !cfg.wait {
+                cgroup::id_of(root, &rel)?;
+            }
+            t.path = Some(rel);
+        }
+        TargetSpec::Pid(pid) => {
+            t.path = Some(cgroup::pid_path(*pid)?);
+        }
+    }
+    Ok(t)
+}
+
+impl Session {
+    /// A (container id, cgroup path) pair of this daemon, to derive other containers' paths.
+    fn sibling(&self) -> Option<(String, String)> {
+        self.targets.iter().find_map(|t| {
+            let id = t.container_id.as_ref()?;
+            let path = t.path.as_ref()?;
+            path.contains(id.as_str()).then(|| (id.clone(), path.clone()))
+        })
+    }
+
+    async fn learn_baseline(&mut self, events: &mut EventReader) -> Result<(), RecordError> {
+        if !self.cfg.runtime_baseline {
+            return Ok(());
+        }
+        let Some((client, info)) = self.docker.clone() else {
+            return Ok(());
+        };
+        let sibling = self.sibling();
+        let sib = sibling.as_ref().map(|(a, b)| (a.as_str(), b.as_str()));
+        let (set, source) =
+            baseline::runtime_baseline(&client, &info, &mut self.tracer, events, sib, self.arch)
+                .await?;
+        self.baseline = set;
+        self.baseline_source = Some(source);
+        Ok(())
+    }
+
+    /// Watches every target's cgroup path and starts tracing the instances running now.
+    fn attach(&mut self) -> Result<(), RecordError> {
+        for i in 0..self.targets.len() {
+            let Some(path) = self.targets[i].path.clone() else {
+                continue;
+            };
+            // Watch first, so an instance created between the two steps is not missed.
+            self.tracer.watch(&path, i as u32)?;
+            if let Ok(CgroupId(id)) = cgroup::id_of(&self.root, &path) {
+                self.track(i, id)?;
+            }
+        }
+        let n = self.targets.len();
+        say(&format!(
+            "recording {n} target{}: {} (Ctrl-C or SIGTERM to stop and write the profile{})",
+            if n == 1 { "" } else { "s" },
+            self.targets
+                .iter()
+                .map(|t| t.label.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            if n == 1 { "" } else { "s" }
+        ));
+        Ok(())
+    }
+
+    fn track(&mut self, target: usize, id: u64) -> Result<(), RecordError> {
+        self.tracer.add_cgroup(id)?;
+        self.by_cgroup.insert(id, target);
+        if !self.targets[target].live.contains(&id) {
+            self.targets[target].live.push(id);
+        }
+        Ok(())
+    }
+
+    /// Folds the instances of `target` other than `keep` into user space and drops them from
+    /// the kernel map, which keeps the map bounded across many restarts.
+    fn fold_old(&mut self, target: usize, keep: u64) -> Result<(), RecordError> {
+        let old: Vec<u64> = self.targets[target]
+            .live
+            .iter()
+            .copied()
+            .filter(|&id| id != keep)
+            .collect();
+        for id in old {
+            if let Some(r) = self.tracer.record(id)? {
+                self.targets[target].folded.merge(&Learned {
+                    allowed: SyscallSet::from_bits(&r.allowed),
+                    setup: SyscallSet::from_bits(&r.setup),
+                    refused: SyscallSet::from_bits(&r.refused),
+                });
+            }
+            self.tracer.remove_cgroup(id)?;
+            self.by_cgroup.remove(&id);
+            self.targets[target].live.retain(|&x| x != id);
+        }
+        Ok(())
+    }
+
+    fn on_event(&mut self, ev: tracer_common::Event) -> Result<(), RecordError> {
+        match ev.kind {
+            event_kind::ADOPTED => {
+                let i = ev.value as usize;
+                if i >= self.targets.len() {
+                    return Ok(());
+                }
+                self.track(i, ev.cgroup_id)?;
+                self.fold_old(i, ev.cgroup_id)?;
+                self.targets[i].adopted += 1;
+                say(&format!(
+                    "{}: new instance (cgroup {}), traced from its first syscall",
+                    self.targets[i].label, ev.cgroup_id
+                ));
+            }
+            event_kind::SEEN | event_kind::REFUSED => {
+                let Some(&i) = self.by_cgroup.get(&ev.cgroup_id) else {
+                    return Ok(());
+                };
+                self.dirty = true;
+                let t = &mut self.targets[i];
+                let name = self.arch.name(ev.value);
+                let shown = match name {
+                    Some(n) => n.to_string(),
+                    None => format!("syscall #{} (no name in the table)", ev.value),
+                };
+                if ev.kind == event_kind::SEEN {
+                    if t.shown.insert(ev.value) {
+                        say(&format!("{}  {shown}", t.label));
+                    }
+                } else if t.shown_refused.insert(ev.value) {
+                    let hint = name
+                        .map(crate::profile::advice::refusal_hint)
+                        .unwrap_or_default();
+                    say(&format!("{}  REFUSED {shown}: {hint}", t.label));
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// A container of ours was created again under the same name: follow the new one.
+    fn on_created(&mut self, id: &str, name: &str) -> Result<(), RecordError> {
+        let driver = match &self.docker {
+            Some((_, info)) => info.cgroup_driver.clone(),
+            None => return Ok(()),
+        };
+        let sibling = self.sibling();
+        for i in 0..self.targets.len() {
+            let t = &self.targets[i];
+            let TargetSpec::Container(wanted) = &t.spec else {
+                continue;
+            };
+            let matches = t.label == name || wanted == name || wanted == id;
+            if !matches || t.container_id.as_deref() == Some(id) {
+                continue;
+            }
+            let sib = sibling.as_ref().map(|(a, b)| (a.as_str(), b.as_str()));
+            let path = cgroup::container_path(id, sib, &driver);
+            self.tracer.watch(&path, i as u32)?;
+            let t = &mut self.targets[i];
+            t.label = name.to_string();
+            t.container_id = Some(id.to_string());
+            t.path = Some(path.clone());
+            say(&format!("{name}: created as {}; following it", &id[..id.len().min(12)]));
+            // Started before the watch was in place: trace what is left of it.
+            if let Ok(CgroupId(cg)) = cgroup::id_of(&self.root, &path) {
+                self.track(i, cg)?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn run(&mut self, events: EventReader) -> Result<(), RecordError> {
+        // SAFETY: the ring buffer's fd is owned by `events`, which the AsyncFd owns and keeps
+        // open until it is deregistered (into_inner below), as register requires.
+        let mut events = unsafe { AsyncFd::register(events) }
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        let mut sigterm = signal(SignalKind::terminate())?;
+        let mut sigint = signal(SignalKind::interrupt())?;
+        let deadline = self.cfg.duration.map(|d| tokio::time::Instant::now() + d);
+        let mut checkpoint = tokio::time::interval(self.cfg.checkpoint);
+        checkpoint.tick().await;
+
+        let mut lifecycle = self.docker.as_ref().map(|(c, _)| Box::pin(c.lifecycle()));
+        if self.cfg.restart {
+            if let Some((client, _)) = &self.docker {
+                let ids: Vec<(String, String)> = self
+                    .targets
+                    .iter()
+                    .filter_map(|t| Some((t.container_id.clone()?, t.label.clone())))
+                    .collect();
+                let client = client.clone();
+                tokio::spawn(async move {
+                    for (id, label) in ids {
+                        if let Err(e) = client.restart(&id).await {
+                            eprintln!("seccomp-tracer: restarting {label}: {e}");
+                        }
+                    }
+                });
+            }
+        }
+
+        loop {
+            let sleep_until = async {
+                match deadline {
+                    Some(d) => tokio::time::sleep_until(d).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                guard = events.readable_mut() => {
+                    let mut guard = guard?;
+                    while let Some(ev) = guard.get_inner_mut().next() {
+                        self.on_event(ev)?;
+                    }
+                    guard.clear_ready();
+                }
+                ev = async {
+                    match lifecycle.as_mut() {
+                        Some(s) => s.next().await,
+                        None => std::future::pending().await,
+                    }
+                } => {
+                    match ev {
+                        Some(Ok(ev)) if ev.action == "create" => self.on_created(&ev.id, &ev.name)?,
+                        Some(Ok(_)) => {}
+                        Some(Err(e)) => {
+                            eprintln!("seccomp-tracer: Docker events: {e}; no longer following re-created containers");
+                            lifecycle = None;
+                        }
+                        None => lifecycle = None,
+                    }
+                }
+                _ = checkpoint.tick() => {
+                    if std::mem::take(&mut self.dirty) {
+                        self.write_profiles()?;
+                    }
+                }
+                _ = sigint.recv() => break,
+                _ = sigterm.recv() => break,
+                _ = sleep_until => break,
+            }
+        }
+        // Whatever is still queued is only live display; the maps hold the data.
+        let mut inner = events.into_inner();
+        while let Some(ev) = inner.next() {
+            self.on_event(ev)?;
+        }
+        Ok(())
+    }
+
+    fn learned(&self, t: &Target) -> Result<Learned, RecordError> {
+        let mut l = t.folded.clone();
+        for &id in &t.live {
+            if let Some(r) = self.tracer.record(id)? {
+                l.merge(&Learned {
+                    allowed: SyscallSet::from_bits(&r.allowed),
+                    setup: SyscallSet::from_bits(&r.setup),
+                    refused: SyscallSet::from_bits(&r.refused),
+                });
+            }
+        }
+        Ok(l)
+    }
+
+    fn compose(&self, t: &Target) -> Result<(Learned, crate::profile::Composition), RecordError> {
+        let learned = self.learned(t)?;
+        let baseline = if t.is_container() {
+            self.baseline.clone()
+        } else {
+            SyscallSet::default()
+        };
+        let c = compose(
+            self.arch,
+            &learned,
+            &baseline,
+            ComposeOptions {
+                include_refused: self.cfg.include_refused,
+            },
+        );
+        Ok((learned, c))
+    }
+
+    fn write_profiles(&self) -> Result<(), RecordError> {
+        for t in &self.targets {
+            if t.live.is_empty() && t.adopted == 0 {
+                continue;
+            }
+            let (_, c) = self.compose(t)?;
+            let doc = docker_profile::profile(self.arch, &c.allowed);
+            let mut text = serde_json::to_vec_pretty(&doc).map_err(std::io::Error::other)?;
+            text.push(b'\n');
+            output::write_atomic(&t.output, &text)?;
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> Result<String, RecordError> {
+        self.write_profiles()?;
+        let mut out = String::from("\n");
+        for t in &self.targets {
+            if t.live.is_empty() && t.adopted == 0 {
+                out.push_str(&format!(
+                    "{}: never seen running; no profile written\n",
+                    t.label
+                ));
+                continue;
+            }
+            let (learned, c) = self.compose(t)?;
+            let refused: Vec<&'static str> =
+                learned.refused.iter().filter_map(|nr| self.arch.name(nr)).collect();
+            out.push_str(&report::target_summary(&TargetReport {
+                label: &t.label,
+                composition: &c,
+                refused: &refused,
+                include_refused: self.cfg.include_refused,
+                baseline_used: self.baseline_source.is_some() && t.is_container(),
+                startup: if t.adopted > 0 {
+                    Startup::Observed {
+                        restarts: t.adopted,
+                    }
+                } else {
+                    Startup::Missed
+                },
+                is_container: t.is_container(),
+                output: &t.output,
+            }));
+        }
+        out.push_str(&report::counters_summary(&self.tracer.counters()?));
+        out.push('\n');
+        Ok(out)
+    }
+}

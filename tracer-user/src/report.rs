@@ -1,0 +1,168 @@
+//! Pure: the text a user reads, the live first-sighting lines and the end-of-session summary.
+
+use std::{fmt::Write as _, path::Path, time::SystemTime};
+
+use crate::{
+    bpf::Counters,
+    profile::{advice::refusal_hint, Composition},
+};
+
+/// `HH:MM:SS.mmm` (UTC) of `t`.
+pub fn clock(t: SystemTime) -> String {
+    let d = t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+    let s = d.as_secs() % 86_400;
+    format!(
+        "{:02}:{:02}:{:02}.{:03}",
+        s / 3600,
+        s / 60 % 60,
+        s % 60,
+        d.subsec_millis()
+    )
+}
+
+/// How much of a target's startup the recording saw.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Startup {
+    /// At least one instance was traced from the creation of its cgroup.
+    Observed { restarts: u32 },
+    /// Attached to an instance that was already running.
+    Missed,
+}
+
+/// One target's part of the summary.
+pub struct TargetReport<'a> {
+    pub label: &'a str,
+    pub composition: &'a Composition,
+    pub refused: &'a [&'static str],
+    pub include_refused: bool,
+    pub baseline_used: bool,
+    pub startup: Startup,
+    pub is_container: bool,
+    pub output: &'a Path,
+}
+
+pub fn target_summary(r: &TargetReport) -> String {
+    let c = r.composition;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{}: {} syscalls allowed -> {}",
+        r.label,
+        c.allowed.len(),
+        r.output.display()
+    );
+    if c.unconfined {
+        let _ = writeln!(
+            out,
+            "  note: it runs without a seccomp filter, so the runtime's set-up calls could not be \
+             told apart from its own; record it under Docker's default profile for a tighter result"
+        );
+    }
+    if r.baseline_used && !c.from_baseline.is_empty() {
+        let _ = writeln!(
+            out,
+            "  runtime baseline: added {} calls the container runtime makes after installing the \
+             filter: {} (--no-runtime-baseline leaves them out)",
+            c.from_baseline.len(),
+            c.from_baseline.iter().copied().collect::<Vec<_>>().join(", ")
+        );
+    }
+    if !r.refused.is_empty() {
+        let verdict = if r.include_refused {
+            "allowed in the profile; --exclude-refused leaves them out"
+        } else {
+            "left out (--exclude-refused)"
+        };
+        let _ = writeln!(out, "  refused by the current profile ({verdict}):");
+        for name in r.refused {
+            let _ = writeln!(out, "    {name}: {}", refusal_hint(name));
+        }
+    }
+    match r.startup {
+        Startup::Observed { restarts } => {
+            let _ = writeln!(
+                out,
+                "  startup: observed ({restarts} new instance{} traced from creation)",
+                if restarts == 1 { "" } else { "s" }
+            );
+        }
+        Startup::Missed => {
+            let how = if r.is_container {
+                "run again with --restart (restarts it once right after attaching), or \
+                 `docker restart` it while recording"
+            } else {
+                "restart what runs in it while recording"
+            };
+            let _ = writeln!(
+                out,
+                "  startup: NOT observed: it was already running, so calls made only while \
+                 starting (bind, listen, ...) may be missing; {how}"
+            );
+        }
+    }
+    if !c.unnamed.is_empty() {
+        let nums: Vec<String> = c.unnamed.iter().map(u32::to_string).collect();
+        let _ = writeln!(
+            out,
+            "  WARNING: syscall numbers with no name in this architecture's table: {} \
+             (a profile cannot allow them by name; they are refused)",
+            nums.join(", ")
+        );
+    }
+    out
+}
+
+pub fn counters_summary(c: &Counters) -> String {
+    let mut out = format!(
+        "traced {} syscalls; {} refusals; {} ring-buffer drops",
+        c.syscalls, c.refusals, c.ring_drops
+    );
+    if c.ring_drops > 0 {
+        out.push_str(" (live output only: profiles are read from the kernel's bitmaps, complete)");
+    }
+    if c.out_of_range > 0 {
+        let _ = write!(
+            out,
+            "; WARNING: {} calls had numbers beyond the recordable range",
+            c.out_of_range
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clock_format() {
+        let t = SystemTime::UNIX_EPOCH + std::time::Duration::from_millis(3_723_004);
+        assert_eq!(clock(t), "01:02:03.004");
+    }
+
+    #[test]
+    fn summary_says_what_a_user_must_act_on() {
+        let mut c = Composition::default();
+        c.allowed.insert("read");
+        c.allowed.insert("mbind");
+        c.from_baseline.insert("capset");
+        c.unnamed = vec![999];
+        let r = TargetReport {
+            label: "db",
+            composition: &c,
+            refused: &["mbind"],
+            include_refused: true,
+            baseline_used: true,
+            startup: Startup::Missed,
+            is_container: true,
+            output: Path::new("db.json"),
+        };
+        let s = target_summary(&r);
+        assert!(s.starts_with("db: 2 syscalls allowed -> db.json"));
+        assert!(s.contains("--cap-add SYS_NICE"));
+        assert!(s.contains("runtime baseline: added 1 calls"));
+        assert!(s.contains("startup: NOT observed"));
+        assert!(s.contains("--restart"));
+        assert!(s.contains("999"));
+    }
+}

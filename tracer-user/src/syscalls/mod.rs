@@ -1,0 +1,84 @@
+//! Pure: per-architecture syscall number <-> name tables, and the seccomp architecture names
+//! Docker uses for each host.
+
+mod aarch64;
+mod i386;
+mod x86_64;
+
+/// A syscall ABI whose numbers the tables can name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Arch {
+    X86_64,
+    Aarch64,
+    I386,
+}
+
+impl Arch {
+    /// The native ABI of the machine this binary runs on.
+    pub fn host() -> Option<Self> {
+        match std::env::consts::ARCH {
+            "x86_64" => Some(Self::X86_64),
+            "aarch64" => Some(Self::Aarch64),
+            _ => None,
+        }
+    }
+
+    fn table(self) -> &'static [(u32, &'static str)] {
+        match self {
+            Self::X86_64 => x86_64::TABLE,
+            Self::Aarch64 => aarch64::TABLE,
+            Self::I386 => i386::TABLE,
+        }
+    }
+
+    /// Name of syscall `nr`, if the table knows it.
+    pub fn name(self, nr: u32) -> Option<&'static str> {
+        let t = self.table();
+        t.binary_search_by_key(&nr, |&(n, _)| n)
+            .ok()
+            .map(|i| t[i].1)
+    }
+
+    /// Number of syscall `name`, if this ABI has it.
+    pub fn number(self, name: &str) -> Option<u32> {
+        self.table().iter().find(|&&(_, n)| n == name).map(|&(nr, _)| nr)
+    }
+
+    /// The main seccomp architecture and the sub-architectures Docker's default profile lists
+    /// for this host (moby `archMap`).
+    pub fn docker_arches(self) -> (&'static str, &'static [&'static str]) {
+        match self {
+            Self::X86_64 => ("SCMP_ARCH_X86_64", &["SCMP_ARCH_X86", "SCMP_ARCH_X32"]),
+            Self::Aarch64 => ("SCMP_ARCH_AARCH64", &["SCMP_ARCH_ARM"]),
+            Self::I386 => ("SCMP_ARCH_X86", &[]),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tables_are_sorted_and_unique() {
+        for arch in [Arch::X86_64, Arch::Aarch64, Arch::I386] {
+            let t = arch.table();
+            assert!(t.windows(2).all(|w| w[0].0 < w[1].0), "{arch:?} not sorted");
+        }
+    }
+
+    #[test]
+    fn known_numbers() {
+        assert_eq!(Arch::X86_64.name(0), Some("read"));
+        assert_eq!(Arch::X86_64.name(237), Some("mbind"));
+        assert_eq!(Arch::X86_64.name(435), Some("clone3"));
+        assert_eq!(Arch::X86_64.name(452), Some("fchmodat2"));
+        assert_eq!(Arch::Aarch64.name(63), Some("read"));
+        assert_eq!(Arch::Aarch64.name(235), Some("mbind"));
+        assert_eq!(Arch::Aarch64.name(79), Some("newfstatat"));
+        assert_eq!(Arch::I386.name(11), Some("execve"));
+        assert_eq!(Arch::X86_64.number("getppid"), Some(110));
+        assert_eq!(Arch::Aarch64.number("open"), None, "arm64 has only openat");
+        assert_eq!(Arch::X86_64.name(1000), None);
+    }
+}

@@ -1,1 +1,1 @@
-
+//! Nothing here: the end-to-end tests are in tests/e2e.rs.

@@ -1,1 +1,99 @@
-fn main(){}
+//! Project tasks: `cargo xtask setup | images | demo | test | lint`. Setup installs what is
+//! missing (idempotent); `demo` and `test` run it first, so each works on a fresh machine.
+
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+};
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Install the eBPF toolchain pieces, Docker engine and test tools; start dockerd.
+    Setup,
+    /// Setup, then build the offline test images.
+    Images,
+    /// Setup, build, then learn a Redis profile end to end and prove it works.
+    Demo,
+    /// Setup, build, run every test: unit tests, then the end-to-end suite (root, BPF, Docker).
+    Test {
+        /// Only the tests whose name contains this.
+        filter: Option<String>,
+    },
+    /// cargo fmt --check and clippy.
+    Lint,
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+fn run(cmd: &mut Command) -> Result<()> {
+    let status = cmd
+        .current_dir(root())
+        .status()
+        .with_context(|| format!("running {cmd:?}"))?;
+    if !status.success() {
+        bail!("{cmd:?} failed: {status}");
+    }
+    Ok(())
+}
+
+fn script(name: &str) -> Result<()> {
+    run(Command::new("bash").arg(root().join("xtask/scripts").join(name)))
+}
+
+fn cargo() -> Command {
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+}
+
+fn build() -> Result<()> {
+    run(cargo().args(["build", "--package", "tracer-user", "--bins"]))
+}
+
+fn main() -> Result<()> {
+    match Cli::parse().task {
+        Task::Setup => script("setup.sh"),
+        Task::Images => {
+            script("setup.sh")?;
+            script("images.sh")
+        }
+        Task::Demo => {
+            script("setup.sh")?;
+            script("images.sh")?;
+            build()?;
+            script("demo.sh")
+        }
+        Task::Test { filter } => {
+            script("setup.sh")?;
+            script("images.sh")?;
+            build()?;
+            // Pure logic first: no root, BPF or Docker needed.
+            run(cargo().args(["test", "--workspace", "--exclude", "e2e"]))?;
+            let bin = root().join("target/debug/seccomp-tracer");
+            let mut e2e = cargo();
+            e2e.args(["test", "--package", "e2e", "--"]);
+            if let Some(f) = filter {
+                e2e.arg(f);
+            }
+            // One Docker engine and one set of kernel programs at a time.
+            e2e.arg("--test-threads=1").env("SECCOMP_TRACER", bin);
+            run(&mut e2e)
+        }
+        Task::Lint => {
+            run(cargo().args(["fmt", "--all", "--check"]))?;
+            run(cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))
+        }
+    }
+}

@@ -1,0 +1,474 @@
+//! End-to-end tests against a real Docker engine and the real kernel programs. They need root,
+//! BPF and Docker, and fail (never skip) without them. Run through `cargo xtask test`, which
+//! installs and starts everything and builds the images st-busybox and st-bookworm offline.
+
+use std::{
+    collections::BTreeSet,
+    io::{Read, Write},
+    net::TcpStream,
+    path::{Path, PathBuf},
+    process::{Child, Command, Output, Stdio},
+    thread::sleep,
+    time::{Duration, Instant},
+};
+
+use seccomp_tracer::syscalls::Arch;
+
+fn tracer_bin() -> PathBuf {
+    match std::env::var_os("SECCOMP_TRACER") {
+        Some(p) => PathBuf::from(p),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/debug/seccomp-tracer"),
+    }
+}
+
+fn nr(name: &str) -> u32 {
+    Arch::host()
+        .and_then(|a| a.number(name))
+        .unwrap_or_else(|| panic!("no syscall {name} on this architecture"))
+}
+
+fn preflight() {
+    // SAFETY: geteuid has no preconditions.
+    assert_eq!(unsafe { libc::geteuid() }, 0, "the end-to-end tests need root");
+    let ok = Command::new("docker").arg("info").output().map(|o| o.status.success());
+    assert!(matches!(ok, Ok(true)), "Docker is not running: run `cargo xtask test`");
+    assert!(tracer_bin().exists(), "{} is not built", tracer_bin().display());
+}
+
+fn sh(cmd: &mut Command) -> Output {
+    cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"))
+}
+
+/// Runs docker with `args`; panics with its stderr if it fails.
+fn docker(args: &[&str]) -> String {
+    let out = sh(Command::new("docker").args(args));
+    assert!(
+        out.status.success(),
+        "docker {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// Removes the named containers when dropped, so a failing test leaves nothing behind.
+struct Cleanup(Vec<String>);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        for c in &self.0 {
+            let _ = Command::new("docker").args(["rm", "-f", c]).output();
+        }
+    }
+}
+
+fn cleanup(names: &[&str]) -> Cleanup {
+    let c = Cleanup(names.iter().map(|s| s.to_string()).collect());
+    for n in &c.0 {
+        let _ = Command::new("docker").args(["rm", "-f", n]).output();
+    }
+    c
+}
+
+fn workdir(test: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("seccomp-tracer-e2e-{test}"));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).expect("temp dir");
+    d
+}
+
+/// A running `seccomp-tracer record`, its output going to a file we can poll.
+struct Recording {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Recording {
+    fn start(args: &[&str], dir: &Path) -> Self {
+        let log = dir.join("record.log");
+        let file = std::fs::File::create(&log).expect("log file");
+        let child = Command::new(tracer_bin())
+            .arg("record")
+            .args(args)
+            .stdout(file.try_clone().expect("dup"))
+            .stderr(file)
+            .spawn()
+            .expect("spawn seccomp-tracer");
+        let mut r = Self { child, log };
+        r.wait_for("recording ", Duration::from_secs(120));
+        r
+    }
+
+    fn text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn wait_for(&mut self, needle: &str, limit: Duration) {
+        let t0 = Instant::now();
+        while t0.elapsed() < limit {
+            if self.text().contains(needle) {
+                return;
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("seccomp-tracer exited ({status}) before `{needle}`:\n{}", self.text());
+            }
+            sleep(Duration::from_millis(100));
+        }
+        panic!("no `{needle}` after {limit:?}:\n{}", self.text());
+    }
+
+    /// Ctrl-C, then the whole output; panics unless it exits 0.
+    fn stop(mut self) -> String {
+        // SAFETY: plain kill(2) on our own child.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGINT) };
+        let status = self.child.wait().expect("wait");
+        let text = self.text();
+        assert!(status.success(), "seccomp-tracer failed ({status}):\n{text}");
+        text
+    }
+}
+
+fn allowed_names(profile: &Path) -> BTreeSet<String> {
+    let text = std::fs::read_to_string(profile)
+        .unwrap_or_else(|e| panic!("{}: {e}", profile.display()));
+    let v: serde_json::Value = serde_json::from_str(&text).expect("profile is JSON");
+    assert_eq!(v["defaultAction"], "SCMP_ACT_ERRNO");
+    v["syscalls"]
+        .as_array()
+        .expect("syscalls")
+        .iter()
+        .filter(|r| r["action"] == "SCMP_ACT_ALLOW")
+        .flat_map(|r| r["names"].as_array().cloned().unwrap_or_default())
+        .filter_map(|n| n.as_str().map(String::from))
+        .collect()
+}
+
+fn seccomp_opt(profile: &Path) -> String {
+    format!("seccomp={}", profile.display())
+}
+
+/// `/rawcall NR` in `image` under `profile`: the errno the profile gives a call never made.
+fn errno_under(profile: &Path, image: &str, syscall: &str) -> String {
+    docker(&[
+        "run", "--rm", "--network", "none", "--security-opt", &seccomp_opt(profile), image,
+        "/rawcall", &nr(syscall).to_string(),
+    ])
+}
+
+/// A harmless call the profile does not allow (so the check that it is refused means something).
+fn unseen(allowed: &BTreeSet<String>) -> &'static str {
+    ["getcpu", "mincore", "sched_getaffinity", "getrusage", "times", "sysinfo", "getpriority"]
+        .into_iter()
+        .find(|n| !allowed.contains(*n))
+        .expect("some harmless call is not allowed")
+}
+
+fn ip_of(container: &str) -> String {
+    let ip = docker(&["inspect", "-f", "{{.NetworkSettings.IPAddress}}", container]);
+    assert!(!ip.is_empty(), "{container} has no IP address");
+    ip
+}
+
+fn connect(addr: &str) -> TcpStream {
+    let t0 = Instant::now();
+    loop {
+        match TcpStream::connect(addr) {
+            Ok(s) => {
+                let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+                return s;
+            }
+            Err(e) if t0.elapsed() > Duration::from_secs(30) => panic!("connect {addr}: {e}"),
+            Err(_) => sleep(Duration::from_millis(200)),
+        }
+    }
+}
+
+/// `n` SET/GET round trips to Redis; returns the last reply.
+fn redis_load(ip: &str, n: usize) -> String {
+    let mut s = connect(&format!("{ip}:6379"));
+    let mut buf = [0u8; 4096];
+    let mut last = String::new();
+    for i in 0..n {
+        let cmd = format!("*3\r\n$3\r\nSET\r\n$5\r\nkey{:02}\r\n$5\r\nv{:04}\r\n*1\r\n$4\r\nPING\r\n", i % 100, i % 10000);
+        s.write_all(cmd.as_bytes()).expect("redis write");
+        let mut got = String::new();
+        while !got.contains("PONG") {
+            let k = s.read(&mut buf).expect("redis read");
+            assert!(k > 0, "redis closed the connection");
+            got.push_str(&String::from_utf8_lossy(&buf[..k]));
+        }
+        last = got;
+    }
+    last
+}
+
+fn http_get(ip: &str) -> String {
+    let mut s = connect(&format!("{ip}:80"));
+    s.write_all(b"GET / HTTP/1.0\r\nHost: test\r\n\r\n").expect("http write");
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out
+}
+
+fn assert_running(container: &str) {
+    sleep(Duration::from_secs(2));
+    let state = docker(&["inspect", "-f", "{{.State.Running}} {{.State.ExitCode}}", container]);
+    let logs = sh(Command::new("docker").args(["logs", container]));
+    assert_eq!(
+        state, "true 0",
+        "{container} does not run under the learned profile; logs:\n{}{}",
+        String::from_utf8_lossy(&logs.stdout),
+        String::from_utf8_lossy(&logs.stderr)
+    );
+}
+
+/// The shell workload's loop: a call only in a second thread, one only in a child process,
+/// and mbind, which Docker's default profile refuses.
+fn shell_script() -> String {
+    format!(
+        "i=0; while true; do /probe thread {} child {} direct {} > /tmp/probe.out; \
+         i=$((i+1)); echo $i > /tmp/count; sleep 0.2; done",
+        nr("getcpu"),
+        nr("sysinfo"),
+        nr("mbind")
+    )
+}
+
+#[test]
+fn shell_workload_threads_children_exec_restart_and_refusals() {
+    preflight();
+    let name = "st-e2e-sh";
+    let _c = cleanup(&[name, "st-e2e-sh-learned"]);
+    let dir = workdir("sh");
+    let profile = dir.join("sh.json");
+    docker(&["run", "-d", "--name", name, "--network", "none", "st-busybox", "sh", "-c", &shell_script()]);
+    let mut rec = Recording::start(&[name, "-o", profile.to_str().unwrap()], &dir);
+    rec.wait_for(" getcpu", Duration::from_secs(30));
+    // Only in a `docker exec` session.
+    docker(&["exec", name, "/probe", "direct", &nr("times").to_string()]);
+    docker(&["restart", "-t", "1", name]);
+    rec.wait_for("new instance", Duration::from_secs(60));
+    sleep(Duration::from_secs(2));
+    let out = rec.stop();
+
+    let allowed = allowed_names(&profile);
+    for call in ["getcpu", "sysinfo", "times", "execve", "clone"] {
+        assert!(allowed.contains(call), "{call} missing from the profile:\n{out}");
+    }
+    // Refused by Docker's default profile: reported with its least-privilege fix, and allowed.
+    assert!(out.contains("REFUSED mbind"), "mbind refusal not reported:\n{out}");
+    assert!(out.contains("--cap-add SYS_NICE"), "no capability advice:\n{out}");
+    assert!(allowed.contains("mbind"));
+    assert!(out.contains("startup: observed"), "{out}");
+    // Runtime set-up calls made before the filter is installed stay out.
+    for call in ["pivot_root", "mount", "sethostname"] {
+        assert!(!allowed.contains(call), "{call} (runtime set-up) is in the profile");
+    }
+
+    // The same image runs under the learned profile and does the same work...
+    docker(&[
+        "run", "-d", "--name", "st-e2e-sh-learned", "--network", "none", "--security-opt",
+        &seccomp_opt(&profile), "st-busybox", "sh", "-c", &shell_script(),
+    ]);
+    assert_running("st-e2e-sh-learned");
+    let probe = docker(&["exec", "st-e2e-sh-learned", "cat", "/tmp/probe.out"]);
+    assert!(probe.contains(&format!("nr={} errno=0", nr("getcpu"))), "{probe}");
+    assert!(probe.contains(&format!("nr={} errno=0", nr("mbind"))), "{probe}");
+    // ...and a call it never made is refused with EPERM.
+    let call = unseen(&allowed);
+    assert_eq!(errno_under(&profile, "st-busybox", call), "errno=1", "{call} not refused");
+}
+
+#[test]
+fn redis_under_load_restarted_while_recording() {
+    preflight();
+    let name = "st-e2e-redis";
+    let _c = cleanup(&[name, "st-e2e-redis-learned"]);
+    let dir = workdir("redis");
+    let profile = dir.join("redis.json");
+    let cmd = ["redis-server", "--protected-mode", "no", "--save", "", "--appendonly", "no"];
+    let mut args = vec!["run", "-d", "--name", name, "st-bookworm"];
+    args.extend(cmd);
+    docker(&args);
+    redis_load(&ip_of(name), 10);
+    let mut rec = Recording::start(&[name, "-o", profile.to_str().unwrap()], &dir);
+    assert!(redis_load(&ip_of(name), 3000).contains("PONG"));
+    docker(&["exec", name, "/probe", "direct", &nr("times").to_string()]);
+    docker(&["restart", "-t", "2", name]);
+    rec.wait_for("new instance", Duration::from_secs(60));
+    assert!(redis_load(&ip_of(name), 3000).contains("PONG"));
+    let out = rec.stop();
+    let allowed = allowed_names(&profile);
+    for call in ["bind", "listen", "epoll_wait", "times"] {
+        assert!(allowed.contains(call), "{call} missing:\n{out}");
+    }
+
+    let mut args = vec![
+        "run", "-d", "--name", "st-e2e-redis-learned", "--security-opt",
+    ];
+    let opt = seccomp_opt(&profile);
+    args.push(&opt);
+    args.push("st-bookworm");
+    args.extend(cmd);
+    docker(&args);
+    assert_running("st-e2e-redis-learned");
+    assert!(redis_load(&ip_of("st-e2e-redis-learned"), 500).contains("PONG"));
+    let call = unseen(&allowed);
+    assert_eq!(errno_under(&profile, "st-bookworm", call), "errno=1", "{call} not refused");
+}
+
+#[test]
+fn nginx_recorded_with_restart_flag_serves_under_its_profile() {
+    preflight();
+    let name = "st-e2e-nginx";
+    let _c = cleanup(&[name, "st-e2e-nginx-learned"]);
+    let dir = workdir("nginx");
+    let profile = dir.join("nginx.json");
+    let cmd = ["nginx", "-g", "daemon off;"];
+    let mut args = vec!["run", "-d", "--name", name, "st-bookworm"];
+    args.extend(cmd);
+    docker(&args);
+    assert!(http_get(&ip_of(name)).contains("200 OK"));
+    // --restart: the tool restarts it once right after attaching.
+    let mut rec = Recording::start(&[name, "--restart", "-o", profile.to_str().unwrap()], &dir);
+    rec.wait_for("new instance", Duration::from_secs(60));
+    for _ in 0..50 {
+        assert!(http_get(&ip_of(name)).contains("200 OK"));
+    }
+    let out = rec.stop();
+    assert!(out.contains("startup: observed"), "{out}");
+    let allowed = allowed_names(&profile);
+    for call in ["bind", "listen", "accept4", "sendfile"] {
+        assert!(allowed.contains(call), "{call} missing:\n{out}");
+    }
+    let opt = seccomp_opt(&profile);
+    let mut args = vec!["run", "-d", "--name", "st-e2e-nginx-learned", "--security-opt", &opt, "st-bookworm"];
+    args.extend(cmd);
+    docker(&args);
+    assert_running("st-e2e-nginx-learned");
+    assert!(http_get(&ip_of("st-e2e-nginx-learned")).contains("200 OK"));
+    let call = unseen(&allowed);
+    assert_eq!(errno_under(&profile, "st-bookworm", call), "errno=1", "{call} not refused");
+}
+
+#[test]
+fn wait_records_from_creation_and_follows_recreation() {
+    preflight();
+    let name = "st-e2e-wait";
+    let _c = cleanup(&[name, "st-e2e-wait-learned"]);
+    let dir = workdir("wait");
+    let profile = dir.join("wait.json");
+    let mut rec = Recording::start(&[name, "--wait", "-o", profile.to_str().unwrap()], &dir);
+    let loop_ = |call: &str| format!("while true; do /probe direct {}; sleep 0.2; done", nr(call));
+    docker(&["run", "-d", "--name", name, "--network", "none", "st-busybox", "sh", "-c", &loop_("getcpu")]);
+    rec.wait_for("new instance", Duration::from_secs(30));
+    rec.wait_for(" getcpu", Duration::from_secs(30));
+    // Re-created under the same name, doing something else.
+    docker(&["rm", "-f", name]);
+    docker(&["run", "-d", "--name", name, "--network", "none", "st-busybox", "sh", "-c", &loop_("sysinfo")]);
+    rec.wait_for(" sysinfo", Duration::from_secs(30));
+    let out = rec.stop();
+    let allowed = allowed_names(&profile);
+    assert!(allowed.contains("getcpu") && allowed.contains("sysinfo"), "{out}");
+    assert!(out.contains("startup: observed"), "{out}");
+    // Recorded from creation with --no-runtime-baseline's default off: it starts as is.
+    docker(&[
+        "run", "-d", "--name", "st-e2e-wait-learned", "--network", "none", "--security-opt",
+        &seccomp_opt(&profile), "st-busybox", "sh", "-c", &loop_("getcpu"),
+    ]);
+    assert_running("st-e2e-wait-learned");
+}
+
+#[test]
+fn attached_late_without_restart_still_starts_thanks_to_the_runtime_baseline() {
+    preflight();
+    let name = "st-e2e-late";
+    let _c = cleanup(&[name, "st-e2e-late-learned"]);
+    let dir = workdir("late");
+    let profile = dir.join("late.json");
+    let script = "while true; do echo x > /tmp/x; sleep 0.2; done";
+    docker(&["run", "-d", "--name", name, "--network", "none", "st-busybox", "sh", "-c", script]);
+    let rec = Recording::start(&[name, "--duration", "3", "-o", profile.to_str().unwrap()], &dir);
+    let mut child = rec.child;
+    let status = child.wait().expect("wait");
+    let out = std::fs::read_to_string(&rec.log).unwrap_or_default();
+    assert!(status.success(), "{out}");
+    assert!(out.contains("startup: NOT observed"), "{out}");
+    assert!(out.contains("runtime baseline: added"), "{out}");
+    let allowed = allowed_names(&profile);
+    for call in ["setgroups", "capset"] {
+        assert!(allowed.contains(call), "runtime call {call} missing:\n{out}");
+    }
+    docker(&[
+        "run", "-d", "--name", "st-e2e-late-learned", "--network", "none", "--security-opt",
+        &seccomp_opt(&profile), "st-busybox", "sh", "-c", script,
+    ]);
+    assert_running("st-e2e-late-learned");
+}
+
+/// Runs `seccomp-tracer ARGS` to completion.
+fn tracer(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(tracer_bin());
+    cmd.args(args).stdin(Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    sh(&mut cmd)
+}
+
+fn assert_one_line_error(out: &Output, needle: &str) {
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "expected failure, got success: {err}");
+    assert!(err.contains(needle), "expected `{needle}` in: {err}");
+    assert_eq!(err.trim().lines().count(), 1, "not one line: {err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn errors_are_one_clear_line_with_a_nonzero_exit() {
+    preflight();
+    let _c = cleanup(&["st-e2e-err"]);
+    docker(&["run", "-d", "--name", "st-e2e-err", "--network", "none", "st-busybox", "sleep", "600"]);
+    let out = tracer(&["record", "st-e2e-no-such-container"], &[]);
+    assert_one_line_error(&out, "not found; running:");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("st-e2e-err"));
+    let out = tracer(&["record", "st-e2e-err"], &[("DOCKER_HOST", "unix:///nonexistent.sock")]);
+    assert_one_line_error(&out, "Docker is not reachable");
+    let out = tracer(&["record", "--cgroup", "/no/such/cgroup"], &[]);
+    assert_one_line_error(&out, "not found");
+    let out = tracer(&["record", "st-e2e-err", "-o", "/nonexistent-dir/x.json"], &[]);
+    assert_one_line_error(&out, "cannot write /nonexistent-dir/x.json");
+    let out = tracer(&["record"], &[]);
+    assert_one_line_error(&out, "nothing to record");
+    // Not root: drop to nobody with no capabilities.
+    let out = sh(Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"])
+        .arg(tracer_bin())
+        .args(["record", "st-e2e-err"]));
+    assert_one_line_error(&out, "needs root");
+}
+
+#[test]
+fn cgroup_target_records_a_process_outside_docker() {
+    preflight();
+    let dir = workdir("cgroup");
+    let root = seccomp_tracer::target::cgroup::cgroup2_root().expect("cgroup2");
+    let cg = root.join("seccomp-tracer-e2e");
+    let _ = std::fs::create_dir(&cg);
+    let probe = "/var/tmp/seccomp-tracer-images/bin/probe";
+    let profile = dir.join("cg.json");
+    let rec = Recording::start(
+        &["--cgroup", cg.to_str().unwrap(), "-o", profile.to_str().unwrap()],
+        &dir,
+    );
+    // Start a process inside the cgroup, then have it run the probe.
+    let script = format!("echo $$ > {}/cgroup.procs && exec {probe} thread {}", cg.display(), nr("getcpu"));
+    let out = sh(Command::new("sh").args(["-c", &script]));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // Host processes have no seccomp filter: their calls count as the target's own.
+    sleep(Duration::from_millis(500));
+    let text = rec.stop();
+    let _ = std::fs::remove_dir(&cg);
+    let allowed = allowed_names(&profile);
+    assert!(allowed.contains("getcpu"), "{text}");
+    assert!(text.contains("without a seccomp filter"), "{text}");
+}

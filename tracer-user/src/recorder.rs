@@ -87,7 +87,12 @@ struct Target {
     /// For the live display: already printed.
     shown: SyscallSet,
     shown_refused: SyscallSet,
-    adopted: u32,
+    /// Instances traced from creation: new containers (or cgroups), and restarts of ones
+    /// already seen running.
+    fresh: u32,
+    restarts: u32,
+    /// Container ids seen running, to tell a restart from a new container.
+    known_ids: Vec<String>,
 }
 
 impl Target {
@@ -214,7 +219,9 @@ async fn resolve(
         folded: Learned::default(),
         shown: SyscallSet::default(),
         shown_refused: SyscallSet::default(),
-        adopted: 0,
+        fresh: 0,
+        restarts: 0,
+        known_ids: Vec::new(),
     };
     match spec {
         TargetSpec::Container(name) => {
@@ -229,6 +236,9 @@ async fn resolve(
                         None if cfg.wait => cgroup::container_path(&c.id, None, &info.cgroup_driver),
                         None => return Err(TargetError::NotRunning(c.name).into()),
                     });
+                    if c.pid.is_some() {
+                        t.known_ids.push(c.id.clone());
+                    }
                     t.container_id = Some(c.id);
                 }
                 None if cfg.wait => {}
@@ -350,7 +360,15 @@ impl Session {
                 }
                 self.track(i, ev.cgroup_id)?;
                 self.fold_old(i, ev.cgroup_id)?;
-                self.targets[i].adopted += 1;
+                let t = &mut self.targets[i];
+                match t.container_id.clone() {
+                    Some(id) if t.known_ids.contains(&id) => t.restarts += 1,
+                    Some(id) => {
+                        t.known_ids.push(id);
+                        t.fresh += 1;
+                    }
+                    None => t.fresh += 1,
+                }
                 say(&format!(
                     "{}: new instance (cgroup {}), traced from its first syscall",
                     self.targets[i].label, ev.cgroup_id
@@ -528,7 +546,7 @@ impl Session {
 
     fn write_profiles(&self) -> Result<(), RecordError> {
         for t in &self.targets {
-            if t.live.is_empty() && t.adopted == 0 {
+            if t.live.is_empty() && t.fresh + t.restarts == 0 {
                 continue;
             }
             let (_, c) = self.compose(t)?;
@@ -544,7 +562,7 @@ impl Session {
         self.write_profiles()?;
         let mut out = String::from("\n");
         for t in &self.targets {
-            if t.live.is_empty() && t.adopted == 0 {
+            if t.live.is_empty() && t.fresh + t.restarts == 0 {
                 out.push_str(&format!(
                     "{}: never seen running; no profile written\n",
                     t.label
@@ -560,12 +578,12 @@ impl Session {
                 refused: &refused,
                 include_refused: self.cfg.include_refused,
                 baseline_used: self.baseline_source.is_some() && t.is_container(),
-                startup: if t.adopted > 0 {
-                    Startup::Observed {
-                        restarts: t.adopted,
-                    }
-                } else {
-                    Startup::Missed
+                startup: match (t.fresh, t.restarts) {
+                    (0, 0) => Startup::Missed,
+                    (0, restarts) => Startup::Restarted { restarts },
+                    (fresh, restarts) => Startup::Observed {
+                        restarts: fresh + restarts,
+                    },
                 },
                 is_container: t.is_container(),
                 output: &t.output,

@@ -23,8 +23,10 @@ pub fn clock(t: SystemTime) -> String {
 /// How much of a target's startup the recording saw.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Startup {
-    /// At least one instance was traced from the creation of its cgroup.
+    /// A new container was traced from the creation of its cgroup (`restarts` instances).
     Observed { restarts: u32 },
+    /// Only restarts of an existing container were traced from creation.
+    Restarted { restarts: u32 },
     /// Attached to an instance that was already running.
     Missed,
 }
@@ -83,6 +85,15 @@ pub fn target_summary(r: &TargetReport) -> String {
             let _ = writeln!(
                 out,
                 "  startup: observed ({restarts} new instance{} traced from creation)",
+                if restarts == 1 { "" } else { "s" }
+            );
+        }
+        Startup::Restarted { restarts } => {
+            let _ = writeln!(
+                out,
+                "  startup: observed on restart ({restarts} restart{}); a brand-new container may \
+                 do more on its first start (creating and chowning directories...): to cover \
+                 that, record with --wait and `docker run` it while recording",
                 if restarts == 1 { "" } else { "s" }
             );
         }

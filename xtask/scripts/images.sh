@@ -20,7 +20,9 @@ if [ "$(current st-busybox)" != "$stamp" ]; then
   root=$work/busybox
   rm -rf "$root" && mkdir -p "$root/bin" "$root/tmp" "$root/etc"
   cp /bin/busybox "$root/bin/busybox"
-  for app in $("$root/bin/busybox" --list); do ln -sf busybox "$root/bin/$app"; done
+  for app in $("$root/bin/busybox" --list); do
+    [ "$app" = busybox ] || ln -sf busybox "$root/bin/$app"
+  done
   cp "$work/bin/probe" "$work/bin/rawcall" "$root/"
   chmod 1777 "$root/tmp"
   tar -C "$root" -c . | docker import --change "LABEL fixtures=$stamp" - st-busybox >/dev/null

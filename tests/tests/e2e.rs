@@ -29,10 +29,24 @@ fn nr(name: &str) -> u32 {
 
 fn preflight() {
     // SAFETY: geteuid has no preconditions.
-    assert_eq!(unsafe { libc::geteuid() }, 0, "the end-to-end tests need root");
-    let ok = Command::new("docker").arg("info").output().map(|o| o.status.success());
-    assert!(matches!(ok, Ok(true)), "Docker is not running: run `cargo xtask test`");
-    assert!(tracer_bin().exists(), "{} is not built", tracer_bin().display());
+    assert_eq!(
+        unsafe { libc::geteuid() },
+        0,
+        "the end-to-end tests need root"
+    );
+    let ok = Command::new("docker")
+        .arg("info")
+        .output()
+        .map(|o| o.status.success());
+    assert!(
+        matches!(ok, Ok(true)),
+        "Docker is not running: run `cargo xtask test`"
+    );
+    assert!(
+        tracer_bin().exists(),
+        "{} is not built",
+        tracer_bin().display()
+    );
 }
 
 fn sh(cmd: &mut Command) -> Output {
@@ -109,7 +123,10 @@ impl Recording {
                 return;
             }
             if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("seccomp-tracer exited ({status}) before `{needle}`:\n{}", self.text());
+                panic!(
+                    "seccomp-tracer exited ({status}) before `{needle}`:\n{}",
+                    self.text()
+                );
             }
             sleep(Duration::from_millis(100));
         }
@@ -122,14 +139,17 @@ impl Recording {
         unsafe { libc::kill(self.child.id() as i32, libc::SIGINT) };
         let status = self.child.wait().expect("wait");
         let text = self.text();
-        assert!(status.success(), "seccomp-tracer failed ({status}):\n{text}");
+        assert!(
+            status.success(),
+            "seccomp-tracer failed ({status}):\n{text}"
+        );
         text
     }
 }
 
 fn allowed_names(profile: &Path) -> BTreeSet<String> {
-    let text = std::fs::read_to_string(profile)
-        .unwrap_or_else(|e| panic!("{}: {e}", profile.display()));
+    let text =
+        std::fs::read_to_string(profile).unwrap_or_else(|e| panic!("{}: {e}", profile.display()));
     let v: serde_json::Value = serde_json::from_str(&text).expect("profile is JSON");
     assert_eq!(v["defaultAction"], "SCMP_ACT_ERRNO");
     v["syscalls"]
@@ -149,17 +169,32 @@ fn seccomp_opt(profile: &Path) -> String {
 /// `/rawcall NR` in `image` under `profile`: the errno the profile gives a call never made.
 fn errno_under(profile: &Path, image: &str, syscall: &str) -> String {
     docker(&[
-        "run", "--rm", "--network", "none", "--security-opt", &seccomp_opt(profile), image,
-        "/rawcall", &nr(syscall).to_string(),
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--security-opt",
+        &seccomp_opt(profile),
+        image,
+        "/rawcall",
+        &nr(syscall).to_string(),
     ])
 }
 
 /// A harmless call the profile does not allow (so the check that it is refused means something).
 fn unseen(allowed: &BTreeSet<String>) -> &'static str {
-    ["getcpu", "mincore", "sched_getaffinity", "getrusage", "times", "sysinfo", "getpriority"]
-        .into_iter()
-        .find(|n| !allowed.contains(*n))
-        .expect("some harmless call is not allowed")
+    [
+        "getcpu",
+        "mincore",
+        "sched_getaffinity",
+        "getrusage",
+        "times",
+        "sysinfo",
+        "getpriority",
+    ]
+    .into_iter()
+    .find(|n| !allowed.contains(*n))
+    .expect("some harmless call is not allowed")
 }
 
 fn ip_of(container: &str) -> String {
@@ -188,7 +223,11 @@ fn redis_load(ip: &str, n: usize) -> String {
     let mut buf = [0u8; 4096];
     let mut last = String::new();
     for i in 0..n {
-        let cmd = format!("*3\r\n$3\r\nSET\r\n$5\r\nkey{:02}\r\n$5\r\nv{:04}\r\n*1\r\n$4\r\nPING\r\n", i % 100, i % 10000);
+        let cmd = format!(
+            "*3\r\n$3\r\nSET\r\n$5\r\nkey{:02}\r\n$5\r\nv{:04}\r\n*1\r\n$4\r\nPING\r\n",
+            i % 100,
+            i % 10000
+        );
         s.write_all(cmd.as_bytes()).expect("redis write");
         let mut got = String::new();
         while !got.contains("PONG") {
@@ -203,7 +242,8 @@ fn redis_load(ip: &str, n: usize) -> String {
 
 fn http_get(ip: &str) -> String {
     let mut s = connect(&format!("{ip}:80"));
-    s.write_all(b"GET / HTTP/1.0\r\nHost: test\r\n\r\n").expect("http write");
+    s.write_all(b"GET / HTTP/1.0\r\nHost: test\r\n\r\n")
+        .expect("http write");
     let mut out = String::new();
     let _ = s.read_to_string(&mut out);
     out
@@ -211,10 +251,16 @@ fn http_get(ip: &str) -> String {
 
 fn assert_running(container: &str) {
     sleep(Duration::from_secs(2));
-    let state = docker(&["inspect", "-f", "{{.State.Running}} {{.State.ExitCode}}", container]);
+    let state = docker(&[
+        "inspect",
+        "-f",
+        "{{.State.Running}} {{.State.ExitCode}}",
+        container,
+    ]);
     let logs = sh(Command::new("docker").args(["logs", container]));
     assert_eq!(
-        state, "true 0",
+        state,
+        "true 0",
         "{container} does not run under the learned profile; logs:\n{}{}",
         String::from_utf8_lossy(&logs.stdout),
         String::from_utf8_lossy(&logs.stderr)
@@ -240,7 +286,18 @@ fn shell_workload_threads_children_exec_restart_and_refusals() {
     let _c = cleanup(&[name, "st-e2e-sh-learned"]);
     let dir = workdir("sh");
     let profile = dir.join("sh.json");
-    docker(&["run", "-d", "--name", name, "--network", "none", "st-busybox", "sh", "-c", &shell_script()]);
+    docker(&[
+        "run",
+        "-d",
+        "--name",
+        name,
+        "--network",
+        "none",
+        "st-busybox",
+        "sh",
+        "-c",
+        &shell_script(),
+    ]);
     let mut rec = Recording::start(&[name, "-o", profile.to_str().unwrap()], &dir);
     rec.wait_for(" getcpu", Duration::from_secs(30));
     // Only in a `docker exec` session.
@@ -252,30 +309,62 @@ fn shell_workload_threads_children_exec_restart_and_refusals() {
 
     let allowed = allowed_names(&profile);
     for call in ["getcpu", "sysinfo", "times", "execve", "clone"] {
-        assert!(allowed.contains(call), "{call} missing from the profile:\n{out}");
+        assert!(
+            allowed.contains(call),
+            "{call} missing from the profile:\n{out}"
+        );
     }
     // Refused by Docker's default profile: reported with its least-privilege fix, and allowed.
-    assert!(out.contains("REFUSED mbind"), "mbind refusal not reported:\n{out}");
-    assert!(out.contains("--cap-add SYS_NICE"), "no capability advice:\n{out}");
+    assert!(
+        out.contains("REFUSED mbind"),
+        "mbind refusal not reported:\n{out}"
+    );
+    assert!(
+        out.contains("--cap-add SYS_NICE"),
+        "no capability advice:\n{out}"
+    );
     assert!(allowed.contains("mbind"));
     assert!(out.contains("startup: observed on restart"), "{out}");
     // Runtime set-up calls made before the filter is installed stay out.
     for call in ["pivot_root", "mount", "sethostname"] {
-        assert!(!allowed.contains(call), "{call} (runtime set-up) is in the profile");
+        assert!(
+            !allowed.contains(call),
+            "{call} (runtime set-up) is in the profile"
+        );
     }
 
     // The same image runs under the learned profile and does the same work...
     docker(&[
-        "run", "-d", "--name", "st-e2e-sh-learned", "--network", "none", "--security-opt",
-        &seccomp_opt(&profile), "st-busybox", "sh", "-c", &shell_script(),
+        "run",
+        "-d",
+        "--name",
+        "st-e2e-sh-learned",
+        "--network",
+        "none",
+        "--security-opt",
+        &seccomp_opt(&profile),
+        "st-busybox",
+        "sh",
+        "-c",
+        &shell_script(),
     ]);
     assert_running("st-e2e-sh-learned");
     let probe = docker(&["exec", "st-e2e-sh-learned", "cat", "/tmp/probe.out"]);
-    assert!(probe.contains(&format!("nr={} errno=0", nr("getcpu"))), "{probe}");
-    assert!(probe.contains(&format!("nr={} errno=0", nr("mbind"))), "{probe}");
+    assert!(
+        probe.contains(&format!("nr={} errno=0", nr("getcpu"))),
+        "{probe}"
+    );
+    assert!(
+        probe.contains(&format!("nr={} errno=0", nr("mbind"))),
+        "{probe}"
+    );
     // ...and a call it never made is refused with EPERM.
     let call = unseen(&allowed);
-    assert_eq!(errno_under(&profile, "st-busybox", call), "errno=1", "{call} not refused");
+    assert_eq!(
+        errno_under(&profile, "st-busybox", call),
+        "errno=1",
+        "{call} not refused"
+    );
 }
 
 #[test]
@@ -285,7 +374,15 @@ fn redis_under_load_restarted_by_the_restart_flag() {
     let _c = cleanup(&[name, "st-e2e-redis-learned"]);
     let dir = workdir("redis");
     let profile = dir.join("redis.json");
-    let cmd = ["redis-server", "--protected-mode", "no", "--save", "", "--appendonly", "no"];
+    let cmd = [
+        "redis-server",
+        "--protected-mode",
+        "no",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+    ];
     let mut args = vec!["run", "-d", "--name", name, "st-bookworm"];
     args.extend(cmd);
     docker(&args);
@@ -303,13 +400,25 @@ fn redis_under_load_restarted_by_the_restart_flag() {
     }
 
     let opt = seccomp_opt(&profile);
-    let mut args = vec!["run", "-d", "--name", "st-e2e-redis-learned", "--security-opt", &opt, "st-bookworm"];
+    let mut args = vec![
+        "run",
+        "-d",
+        "--name",
+        "st-e2e-redis-learned",
+        "--security-opt",
+        &opt,
+        "st-bookworm",
+    ];
     args.extend(cmd);
     docker(&args);
     assert_running("st-e2e-redis-learned");
     assert!(redis_load(&ip_of("st-e2e-redis-learned"), 500).contains("PONG"));
     let call = unseen(&allowed);
-    assert_eq!(errno_under(&profile, "st-bookworm", call), "errno=1", "{call} not refused");
+    assert_eq!(
+        errno_under(&profile, "st-bookworm", call),
+        "errno=1",
+        "{call} not refused"
+    );
 }
 
 /// A fresh container's first start does more than a restart (nginx creates and chowns its
@@ -341,13 +450,25 @@ fn nginx_recorded_from_creation_with_a_restart_serves_under_its_profile() {
         assert!(allowed.contains(call), "{call} missing:\n{out}");
     }
     let opt = seccomp_opt(&profile);
-    let mut args = vec!["run", "-d", "--name", "st-e2e-nginx-learned", "--security-opt", &opt, "st-bookworm"];
+    let mut args = vec![
+        "run",
+        "-d",
+        "--name",
+        "st-e2e-nginx-learned",
+        "--security-opt",
+        &opt,
+        "st-bookworm",
+    ];
     args.extend(cmd);
     docker(&args);
     assert_running("st-e2e-nginx-learned");
     assert!(http_get(&ip_of("st-e2e-nginx-learned")).contains("200 OK"));
     let call = unseen(&allowed);
-    assert_eq!(errno_under(&profile, "st-bookworm", call), "errno=1", "{call} not refused");
+    assert_eq!(
+        errno_under(&profile, "st-bookworm", call),
+        "errno=1",
+        "{call} not refused"
+    );
 }
 
 #[test]
@@ -359,21 +480,56 @@ fn wait_records_from_creation_and_follows_recreation() {
     let profile = dir.join("wait.json");
     let mut rec = Recording::start(&[name, "--wait", "-o", profile.to_str().unwrap()], &dir);
     let loop_ = |call: &str| format!("while true; do /probe direct {}; sleep 0.2; done", nr(call));
-    docker(&["run", "-d", "--name", name, "--network", "none", "st-busybox", "sh", "-c", &loop_("getcpu")]);
+    docker(&[
+        "run",
+        "-d",
+        "--name",
+        name,
+        "--network",
+        "none",
+        "st-busybox",
+        "sh",
+        "-c",
+        &loop_("getcpu"),
+    ]);
     rec.wait_for("new instance", Duration::from_secs(30));
     rec.wait_for(" getcpu", Duration::from_secs(30));
     // Re-created under the same name, doing something else.
     docker(&["rm", "-f", name]);
-    docker(&["run", "-d", "--name", name, "--network", "none", "st-busybox", "sh", "-c", &loop_("sysinfo")]);
+    docker(&[
+        "run",
+        "-d",
+        "--name",
+        name,
+        "--network",
+        "none",
+        "st-busybox",
+        "sh",
+        "-c",
+        &loop_("sysinfo"),
+    ]);
     rec.wait_for(" sysinfo", Duration::from_secs(30));
     let out = rec.stop();
     let allowed = allowed_names(&profile);
-    assert!(allowed.contains("getcpu") && allowed.contains("sysinfo"), "{out}");
+    assert!(
+        allowed.contains("getcpu") && allowed.contains("sysinfo"),
+        "{out}"
+    );
     assert!(out.contains("startup: observed"), "{out}");
     // Recorded from creation with --no-runtime-baseline's default off: it starts as is.
     docker(&[
-        "run", "-d", "--name", "st-e2e-wait-learned", "--network", "none", "--security-opt",
-        &seccomp_opt(&profile), "st-busybox", "sh", "-c", &loop_("getcpu"),
+        "run",
+        "-d",
+        "--name",
+        "st-e2e-wait-learned",
+        "--network",
+        "none",
+        "--security-opt",
+        &seccomp_opt(&profile),
+        "st-busybox",
+        "sh",
+        "-c",
+        &loop_("getcpu"),
     ]);
     assert_running("st-e2e-wait-learned");
 }
@@ -386,8 +542,22 @@ fn attached_late_without_restart_still_starts_thanks_to_the_runtime_baseline() {
     let dir = workdir("late");
     let profile = dir.join("late.json");
     let script = "while true; do echo x > /tmp/x; sleep 0.2; done";
-    docker(&["run", "-d", "--name", name, "--network", "none", "st-busybox", "sh", "-c", script]);
-    let rec = Recording::start(&[name, "--duration", "3", "-o", profile.to_str().unwrap()], &dir);
+    docker(&[
+        "run",
+        "-d",
+        "--name",
+        name,
+        "--network",
+        "none",
+        "st-busybox",
+        "sh",
+        "-c",
+        script,
+    ]);
+    let rec = Recording::start(
+        &[name, "--duration", "3", "-o", profile.to_str().unwrap()],
+        &dir,
+    );
     let mut child = rec.child;
     let status = child.wait().expect("wait");
     let out = std::fs::read_to_string(&rec.log).unwrap_or_default();
@@ -396,11 +566,24 @@ fn attached_late_without_restart_still_starts_thanks_to_the_runtime_baseline() {
     assert!(out.contains("runtime baseline: added"), "{out}");
     let allowed = allowed_names(&profile);
     for call in ["setgroups", "capset"] {
-        assert!(allowed.contains(call), "runtime call {call} missing:\n{out}");
+        assert!(
+            allowed.contains(call),
+            "runtime call {call} missing:\n{out}"
+        );
     }
     docker(&[
-        "run", "-d", "--name", "st-e2e-late-learned", "--network", "none", "--security-opt",
-        &seccomp_opt(&profile), "st-busybox", "sh", "-c", script,
+        "run",
+        "-d",
+        "--name",
+        "st-e2e-late-learned",
+        "--network",
+        "none",
+        "--security-opt",
+        &seccomp_opt(&profile),
+        "st-busybox",
+        "sh",
+        "-c",
+        script,
     ]);
     assert_running("st-e2e-late-learned");
 }
@@ -417,7 +600,10 @@ fn tracer(args: &[&str], env: &[(&str, &str)]) -> Output {
 
 fn assert_one_line_error(out: &Output, needle: &str) {
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "expected failure, got success: {err}");
+    assert!(
+        !out.status.success(),
+        "expected failure, got success: {err}"
+    );
     assert!(err.contains(needle), "expected `{needle}` in: {err}");
     assert_eq!(err.trim().lines().count(), 1, "not one line: {err}");
     assert!(!err.contains("panicked"), "{err}");
@@ -427,21 +613,42 @@ fn assert_one_line_error(out: &Output, needle: &str) {
 fn errors_are_one_clear_line_with_a_nonzero_exit() {
     preflight();
     let _c = cleanup(&["st-e2e-err"]);
-    docker(&["run", "-d", "--name", "st-e2e-err", "--network", "none", "st-busybox", "sleep", "600"]);
+    docker(&[
+        "run",
+        "-d",
+        "--name",
+        "st-e2e-err",
+        "--network",
+        "none",
+        "st-busybox",
+        "sleep",
+        "600",
+    ]);
     let out = tracer(&["record", "st-e2e-no-such-container"], &[]);
     assert_one_line_error(&out, "not found; running:");
     assert!(String::from_utf8_lossy(&out.stderr).contains("st-e2e-err"));
-    let out = tracer(&["record", "st-e2e-err"], &[("DOCKER_HOST", "unix:///nonexistent.sock")]);
+    let out = tracer(
+        &["record", "st-e2e-err"],
+        &[("DOCKER_HOST", "unix:///nonexistent.sock")],
+    );
     assert_one_line_error(&out, "Docker is not reachable");
     let out = tracer(&["record", "--cgroup", "/no/such/cgroup"], &[]);
     assert_one_line_error(&out, "not found");
-    let out = tracer(&["record", "st-e2e-err", "-o", "/nonexistent-dir/x.json"], &[]);
+    let out = tracer(
+        &["record", "st-e2e-err", "-o", "/nonexistent-dir/x.json"],
+        &[],
+    );
     assert_one_line_error(&out, "cannot write /nonexistent-dir/x.json");
     let out = tracer(&["record"], &[]);
     assert_one_line_error(&out, "nothing to record");
     // Not root: drop to nobody with no capabilities.
     let out = sh(Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"])
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+        ])
         .arg(tracer_bin())
         .args(["record", "st-e2e-err"]));
     assert_one_line_error(&out, "needs root");
@@ -457,13 +664,26 @@ fn cgroup_target_records_a_process_outside_docker() {
     let probe = "/var/tmp/seccomp-tracer-images/bin/probe";
     let profile = dir.join("cg.json");
     let rec = Recording::start(
-        &["--cgroup", cg.to_str().unwrap(), "-o", profile.to_str().unwrap()],
+        &[
+            "--cgroup",
+            cg.to_str().unwrap(),
+            "-o",
+            profile.to_str().unwrap(),
+        ],
         &dir,
     );
     // Start a process inside the cgroup, then have it run the probe.
-    let script = format!("echo $$ > {}/cgroup.procs && exec {probe} thread {}", cg.display(), nr("getcpu"));
+    let script = format!(
+        "echo $$ > {}/cgroup.procs && exec {probe} thread {}",
+        cg.display(),
+        nr("getcpu")
+    );
     let out = sh(Command::new("sh").args(["-c", &script]));
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // Host processes have no seccomp filter: their calls count as the target's own.
     sleep(Duration::from_millis(500));
     let text = rec.stop();

@@ -150,7 +150,7 @@ pub fn sys_enter(ctx: RawTracePointContext) -> i32 {
     // SAFETY: helper without preconditions.
     let cgroup = unsafe { bpf_get_current_cgroup_id() };
     // Shortest path for everything that is not a target: one hash lookup.
-    let Some(record) = TARGETS.get_ptr_mut(&cgroup) else {
+    let Some(record) = TARGETS.get_ptr_mut(cgroup) else {
         return 0;
     };
     let pid_tgid = bpf_get_current_pid_tgid();
@@ -186,7 +186,7 @@ pub fn sys_enter(ctx: RawTracePointContext) -> i32 {
 pub fn sys_exit(ctx: RawTracePointContext) -> i32 {
     // SAFETY: helper without preconditions.
     let cgroup = unsafe { bpf_get_current_cgroup_id() };
-    let Some(record) = TARGETS.get_ptr_mut(&cgroup) else {
+    let Some(record) = TARGETS.get_ptr_mut(cgroup) else {
         return 0;
     };
     let tid = bpf_get_current_pid_tgid() as u32;
@@ -255,13 +255,15 @@ fn try_cgroup_mkdir(ctx: &TracePointContext) -> Result<(), i64> {
     let src = (ctx.as_ptr() as *const u8).wrapping_add((loc & 0xffff) as usize);
     // SAFETY: bpf_probe_read_kernel_str_bytes bounds the copy by the destination length.
     unsafe { bpf_probe_read_kernel_str_bytes(src, &mut key.bytes[..CGROUP_PATH_LEN - 1]) }?;
+    // By reference: a copy of the 256-byte key would not fit next to it on the BPF stack.
+    #[allow(clippy::needless_borrows_for_generic_args)]
     // SAFETY: the value is only read.
     let Some(tag) = (unsafe { WATCH.get(&*key) }) else {
         return Ok(());
     };
     let tag = *tag;
     let zero = ZERO.get(0).ok_or(0i64)?;
-    TARGETS.insert(&id, zero, BPF_NOEXIST as u64)?;
+    TARGETS.insert(id, zero, BPF_NOEXIST as u64)?;
     emit(id, event_kind::ADOPTED, tag);
     Ok(())
 }

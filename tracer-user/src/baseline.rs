@@ -32,7 +32,9 @@ pub enum BaselineError {
     Target(#[from] TargetError),
     #[error(transparent)]
     Bpf(#[from] BpfError),
-    #[error("the throwaway container's cgroup was never seen (tried {0}); use --no-runtime-baseline")]
+    #[error(
+        "the throwaway container's cgroup was never seen (tried {0}); use --no-runtime-baseline"
+    )]
     NotObserved(String),
     #[error("the throwaway container did not exit within {0:?}")]
     Timeout(Duration),
@@ -56,7 +58,9 @@ pub fn exit_program(arch: Arch) -> Option<Vec<u8>> {
         // mov x0, #0; mov x8, #94; svc #0
         Arch::Aarch64 => (
             0xb7,
-            &[0x00, 0x00, 0x80, 0xd2, 0xc8, 0x0b, 0x80, 0xd2, 0x01, 0x00, 0x00, 0xd4],
+            &[
+                0x00, 0x00, 0x80, 0xd2, 0xc8, 0x0b, 0x80, 0xd2, 0x01, 0x00, 0x00, 0xd4,
+            ],
         ),
         Arch::I386 => return None,
     };
@@ -165,7 +169,7 @@ async fn observe(
         .await
         .map_err(|_| BaselineError::Timeout(limit))??;
     let mut cgroup = None;
-    while let Some(ev) = events.next() {
+    while let Some(ev) = events.pop() {
         if ev.kind == event_kind::ADOPTED && ev.value == TAG {
             cgroup = Some(ev.cgroup_id);
         }

@@ -10,7 +10,11 @@ use crate::{
 };
 
 #[derive(Debug, Parser)]
-#[command(name = "seccomp-tracer", version, about = "Learn minimal seccomp profiles for containers by watching their syscalls with eBPF")]
+#[command(
+    name = "seccomp-tracer",
+    version,
+    about = "Learn minimal seccomp profiles for containers by watching their syscalls with eBPF"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -58,8 +62,11 @@ pub struct RecordArgs {
 
 impl RecordArgs {
     pub fn into_config(self) -> RecordConfig {
-        let mut targets: Vec<TargetSpec> =
-            self.containers.into_iter().map(TargetSpec::Container).collect();
+        let mut targets: Vec<TargetSpec> = self
+            .containers
+            .into_iter()
+            .map(TargetSpec::Container)
+            .collect();
         targets.extend(self.cgroups.into_iter().map(TargetSpec::Cgroup));
         targets.extend(self.pids.into_iter().map(TargetSpec::Pid));
         RecordConfig {
@@ -82,17 +89,32 @@ mod tests {
     #[test]
     fn record_flags() {
         let cli = Cli::parse_from([
-            "seccomp-tracer", "record", "web", "db", "--cgroup", "/system.slice/x.service",
-            "--pid", "42", "-o", "out", "--duration", "5", "--exclude-refused", "--restart",
+            "seccomp-tracer",
+            "record",
+            "web",
+            "db",
+            "--cgroup",
+            "/system.slice/x.service",
+            "--pid",
+            "42",
+            "-o",
+            "out",
+            "--duration",
+            "5",
+            "--exclude-refused",
+            "--restart",
         ]);
         let Command::Record(args) = cli.command;
         let cfg = args.into_config();
-        assert_eq!(cfg.targets, [
-            TargetSpec::Container("web".into()),
-            TargetSpec::Container("db".into()),
-            TargetSpec::Cgroup("/system.slice/x.service".into()),
-            TargetSpec::Pid(42),
-        ]);
+        assert_eq!(
+            cfg.targets,
+            [
+                TargetSpec::Container("web".into()),
+                TargetSpec::Container("db".into()),
+                TargetSpec::Cgroup("/system.slice/x.service".into()),
+                TargetSpec::Pid(42),
+            ]
+        );
         assert_eq!(cfg.duration, Some(Duration::from_secs(5)));
         assert!(!cfg.include_refused && cfg.runtime_baseline && cfg.restart && !cfg.wait);
     }

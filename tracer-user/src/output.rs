@@ -25,7 +25,10 @@ fn dir_of(path: &Path) -> &Path {
 }
 
 fn temp_path(path: &Path) -> PathBuf {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     dir_of(path).join(format!(".{name}.{}.tmp", std::process::id()))
 }
 

@@ -3,7 +3,9 @@
 use thiserror::Error;
 
 #[derive(Debug, Error)]
-#[error("seccomp-tracer needs root (or CAP_BPF, CAP_PERFMON and CAP_SYS_RESOURCE): run it with sudo")]
+#[error(
+    "seccomp-tracer needs root (or CAP_BPF, CAP_PERFMON and CAP_SYS_RESOURCE): run it with sudo"
+)]
 pub struct NotPrivileged;
 
 const CAP_SYS_ADMIN: u32 = 21;
@@ -35,7 +37,10 @@ mod tests {
 
     #[test]
     fn capabilities() {
-        assert_eq!(effective_caps("Name:\tx\nCapEff:\t000001ffffffffff\n"), Some(0x1ff_ffff_ffff));
+        assert_eq!(
+            effective_caps("Name:\tx\nCapEff:\t000001ffffffffff\n"),
+            Some(0x1ff_ffff_ffff)
+        );
         assert!(can_trace(0x1ff_ffff_ffff));
         assert!(!can_trace(0));
         assert!(can_trace(1 << 39 | 1 << 38));

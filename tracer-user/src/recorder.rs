@@ -233,7 +233,9 @@ async fn resolve(
                     t.label = c.name.clone();
                     t.path = Some(match c.pid {
                         Some(pid) => cgroup::pid_path(pid)?,
-                        None if cfg.wait => cgroup::container_path(&c.id, None, &info.cgroup_driver),
+                        None if cfg.wait => {
+                            cgroup::container_path(&c.id, None, &info.cgroup_driver)
+                        }
                         None => return Err(TargetError::NotRunning(c.name).into()),
                     });
                     if c.pid.is_some() {
@@ -271,7 +273,8 @@ impl Session {
         self.targets.iter().find_map(|t| {
             let id = t.container_id.as_ref()?;
             let path = t.path.as_ref()?;
-            path.contains(id.as_str()).then(|| (id.clone(), path.clone()))
+            path.contains(id.as_str())
+                .then(|| (id.clone(), path.clone()))
         })
     }
 
@@ -424,7 +427,10 @@ impl Session {
             t.label = name.to_string();
             t.container_id = Some(id.to_string());
             t.path = Some(path.clone());
-            say(&format!("{name}: created as {}; following it", &id[..id.len().min(12)]));
+            say(&format!(
+                "{name}: created as {}; following it",
+                &id[..id.len().min(12)]
+            ));
             // Started before the watch was in place: trace what is left of it.
             if let Ok(CgroupId(cg)) = cgroup::id_of(&self.root, &path) {
                 self.track(i, cg)?;
@@ -473,7 +479,7 @@ impl Session {
             tokio::select! {
                 guard = events.readable_mut() => {
                     let mut guard = guard?;
-                    while let Some(ev) = guard.get_inner_mut().next() {
+                    while let Some(ev) = guard.get_inner_mut().pop() {
                         self.on_event(ev)?;
                     }
                     guard.clear_ready();
@@ -506,7 +512,7 @@ impl Session {
         }
         // Whatever is still queued is only live display; the maps hold the data.
         let mut inner = events.into_inner();
-        while let Some(ev) = inner.next() {
+        while let Some(ev) = inner.pop() {
             self.on_event(ev)?;
         }
         Ok(())
@@ -570,8 +576,11 @@ impl Session {
                 continue;
             }
             let (learned, c) = self.compose(t)?;
-            let refused: Vec<&'static str> =
-                learned.refused.iter().filter_map(|nr| self.arch.name(nr)).collect();
+            let refused: Vec<&'static str> = learned
+                .refused
+                .iter()
+                .filter_map(|nr| self.arch.name(nr))
+                .collect();
             out.push_str(&report::target_summary(&TargetReport {
                 label: &t.label,
                 composition: &c,

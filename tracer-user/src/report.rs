@@ -61,7 +61,8 @@ pub fn target_summary(r: &TargetReport) -> String {
         );
     }
     if r.baseline_used && !c.from_baseline.is_empty() {
-        let _ = writeln!(
+        let _ =
+            writeln!(
             out,
             "  runtime baseline: added {} calls the container runtime makes after installing the \
              filter: {} (--no-runtime-baseline leaves them out)",

@@ -214,7 +214,9 @@ mod tests {
         let s = |name: &str| {
             let pos = strings
                 .windows(name.len() + 2)
-                .position(|w| w[0] == 0 && &w[1..=name.len()] == name.as_bytes() && w[name.len() + 1] == 0)
+                .position(|w| {
+                    w[0] == 0 && &w[1..=name.len()] == name.as_bytes() && w[name.len() + 1] == 0
+                })
                 .unwrap();
             (pos + 1) as u32
         };
@@ -235,7 +237,13 @@ mod tests {
         let mut data = Vec::new();
         data.extend(0xeb9fu16.to_le_bytes());
         data.extend([1, 0]);
-        for w in [24u32, 0, types.len() as u32, types.len() as u32, strings.len() as u32] {
+        for w in [
+            24u32,
+            0,
+            types.len() as u32,
+            types.len() as u32,
+            strings.len() as u32,
+        ] {
             data.extend(w.to_le_bytes());
         }
         data.extend(types);
@@ -252,7 +260,10 @@ mod tests {
             btf.member_offset("outer", &["nope"]),
             Err(BtfError::NoMember { .. })
         ));
-        assert!(matches!(btf.member_offset("nope", &[]), Err(BtfError::NoStruct(_))));
+        assert!(matches!(
+            btf.member_offset("nope", &[]),
+            Err(BtfError::NoStruct(_))
+        ));
     }
 
     #[test]
@@ -268,7 +279,9 @@ mod tests {
             return; // not every build host has BTF; the e2e suite requires it.
         };
         let btf = Btf::parse(&data).unwrap();
-        let off = btf.member_offset("task_struct", &["seccomp", "mode"]).unwrap();
+        let off = btf
+            .member_offset("task_struct", &["seccomp", "mode"])
+            .unwrap();
         assert!(off > 0);
         #[cfg(target_arch = "x86_64")]
         assert_eq!(btf.member_offset("pt_regs", &["orig_ax"]).unwrap(), 120);

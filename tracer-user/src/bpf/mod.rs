@@ -17,7 +17,9 @@ use crate::syscalls::Arch;
 
 #[derive(Debug, Error)]
 pub enum BpfError {
-    #[error("the kernel has no BTF (/sys/kernel/btf/vmlinux missing): it needs CONFIG_DEBUG_INFO_BTF=y")]
+    #[error(
+        "the kernel has no BTF (/sys/kernel/btf/vmlinux missing): it needs CONFIG_DEBUG_INFO_BTF=y"
+    )]
     NoBtf,
     #[error("reading the kernel's BTF: {0}")]
     Btf(#[from] btf::BtfError),
@@ -104,10 +106,9 @@ impl KernelLayout {
             Arch::I386 => return Err(BpfError::Arch("i386")),
         };
         ensure_tracefs()?;
-        let format = fs::read_to_string(
-            Path::new(TRACEFS).join("events/cgroup/cgroup_mkdir/format"),
-        )
-        .map_err(|e| BpfError::MkdirFormat(e.to_string()))?;
+        let format =
+            fs::read_to_string(Path::new(TRACEFS).join("events/cgroup/cgroup_mkdir/format"))
+                .map_err(|e| BpfError::MkdirFormat(e.to_string()))?;
         let offs = format_offsets(&format, &["root", "id", "path"])?;
         Ok(Self {
             seccomp_mode: seccomp_mode.into(),
@@ -167,7 +168,11 @@ impl Tracer {
 
         for name in ["sys_enter", "sys_exit"] {
             let attach_err = |e: aya::programs::ProgramError| BpfError::Attach {
-                program: if name == "sys_enter" { "sys_enter" } else { "sys_exit" },
+                program: if name == "sys_enter" {
+                    "sys_enter"
+                } else {
+                    "sys_exit"
+                },
                 detail: format!("{e:#}"),
             };
             let prog: &mut RawTracePoint = ebpf
@@ -278,14 +283,17 @@ pub struct EventReader {
 }
 
 impl EventReader {
-    pub fn next(&mut self) -> Option<Event> {
-        let item = self.ring.next()?;
-        if item.len() < std::mem::size_of::<Event>() {
-            return None;
+    /// The next event, if any is queued (never blocks).
+    pub fn pop(&mut self) -> Option<Event> {
+        loop {
+            let item = self.ring.next()?;
+            if item.len() < std::mem::size_of::<Event>() {
+                continue;
+            }
+            // SAFETY: the kernel wrote a whole `Event` (length checked above); read_unaligned
+            // copes with any alignment of the ring buffer slice.
+            return Some(unsafe { std::ptr::read_unaligned(item.as_ptr() as *const Event) });
         }
-        // SAFETY: the kernel wrote a whole `Event` (checked length above); read_unaligned
-        // copes with any alignment of the ring buffer slice.
-        Some(unsafe { std::ptr::read_unaligned(item.as_ptr() as *const Event) })
     }
 }
 
@@ -307,7 +315,10 @@ mod tests {
             \tfield:int level;\toffset:12;\tsize:4;\tsigned:1;\n\
             \tfield:u64 id;\toffset:16;\tsize:8;\tsigned:0;\n\
             \tfield:__data_loc char[] path;\toffset:24;\tsize:4;\tsigned:0;\n";
-        assert_eq!(format_offsets(format, &["root", "id", "path"]).unwrap(), [8, 16, 24]);
+        assert_eq!(
+            format_offsets(format, &["root", "id", "path"]).unwrap(),
+            [8, 16, 24]
+        );
         assert!(format_offsets(format, &["nope"]).is_err());
     }
 }

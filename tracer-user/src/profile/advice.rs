@@ -27,9 +27,15 @@ const OBSOLETE: &str = "obsolete";
 /// Advice for `name`, or `None` if Docker's default profile allows the call unconditionally.
 pub fn docker_default(name: &str) -> Option<Advice> {
     Some(match name {
-        "acct" => a("could disable process accounting or resource limits", Some("SYS_PACCT")),
+        "acct" => a(
+            "could disable process accounting or resource limits",
+            Some("SYS_PACCT"),
+        ),
         "add_key" | "keyctl" | "request_key" => a(KEYRING, None),
-        "bpf" => a("loads persistent BPF programs into the kernel", Some("SYS_ADMIN")),
+        "bpf" => a(
+            "loads persistent BPF programs into the kernel",
+            Some("SYS_ADMIN"),
+        ),
         "clock_adjtime" | "clock_settime" | "settimeofday" | "stime" => a(TIME, Some("SYS_TIME")),
         "clone" | "unshare" => a(NAMESPACES, Some("SYS_ADMIN")),
         "clone3" => a(
@@ -43,10 +49,13 @@ pub fn docker_default(name: &str) -> Option<Advice> {
             a(NUMA, Some("SYS_NICE"))
         }
         "ioperm" | "iopl" => a("changes kernel I/O privilege levels", Some("SYS_RAWIO")),
-        "kcmp" | "pidfd_getfd" | "process_madvise" | "process_vm_readv"
-        | "process_vm_writev" | "ptrace" => a(INSPECT, Some("SYS_PTRACE")),
+        "kcmp" | "pidfd_getfd" | "process_madvise" | "process_vm_readv" | "process_vm_writev"
+        | "ptrace" => a(INSPECT, Some("SYS_PTRACE")),
         "kexec_file_load" | "kexec_load" => a("loads a new kernel", None),
-        "lookup_dcookie" => a("tracing call that can leak host information", Some("SYS_ADMIN")),
+        "lookup_dcookie" => a(
+            "tracing call that can leak host information",
+            Some("SYS_ADMIN"),
+        ),
         "mount" | "umount" | "umount2" | "fsconfig" | "fsmount" | "fsopen" | "fspick"
         | "mount_setattr" | "move_mount" | "open_tree" | "pivot_root" => {
             a(MOUNTS, Some("SYS_ADMIN"))
@@ -54,7 +63,10 @@ pub fn docker_default(name: &str) -> Option<Advice> {
         "name_to_handle_at" => a("sister of open_by_handle_at", Some("SYS_ADMIN")),
         "open_by_handle_at" => a("cause of an old container breakout", None),
         "nfsservctl" | "sysfs" | "_sysctl" | "ustat" | "uselib" => a(OBSOLETE, None),
-        "perf_event_open" => a("tracing call that can leak host information", Some("PERFMON")),
+        "perf_event_open" => a(
+            "tracing call that can leak host information",
+            Some("PERFMON"),
+        ),
         "personality" => a("only some personalities are allowed", None),
         "quotactl" | "quotactl_fd" => a("could disable resource limits", Some("SYS_ADMIN")),
         "reboot" => a("reboots the host", Some("SYS_BOOT")),
@@ -99,7 +111,10 @@ mod tests {
         let adv = docker_default("mbind").unwrap();
         assert_eq!(adv.capability, Some("SYS_NICE"));
         assert!(refusal_hint("mbind").contains("--cap-add SYS_NICE"));
-        assert_eq!(docker_default("move_pages").unwrap().capability, Some("SYS_NICE"));
+        assert_eq!(
+            docker_default("move_pages").unwrap().capability,
+            Some("SYS_NICE")
+        );
     }
 
     #[test]

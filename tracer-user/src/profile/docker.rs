@@ -53,8 +53,14 @@ mod tests {
         assert_eq!(p["defaultAction"], "SCMP_ACT_ERRNO");
         assert_eq!(p["defaultErrnoRet"], 1);
         assert_eq!(p["archMap"][0]["architecture"], "SCMP_ARCH_X86_64");
-        assert_eq!(p["archMap"][0]["subArchitectures"], json!(["SCMP_ARCH_X86", "SCMP_ARCH_X32"]));
-        assert_eq!(p["syscalls"][0]["names"], json!(["exit_group", "read", "write"]));
+        assert_eq!(
+            p["archMap"][0]["subArchitectures"],
+            json!(["SCMP_ARCH_X86", "SCMP_ARCH_X32"])
+        );
+        assert_eq!(
+            p["syscalls"][0]["names"],
+            json!(["exit_group", "read", "write"])
+        );
         assert_eq!(p["syscalls"][0]["action"], "SCMP_ACT_ALLOW");
     }
 

@@ -119,7 +119,10 @@ mod tests {
             c.allowed.iter().copied().collect::<Vec<_>>(),
             ["mbind", "read", "setgroups", "write"]
         );
-        assert_eq!(c.from_baseline.iter().copied().collect::<Vec<_>>(), ["setgroups"]);
+        assert_eq!(
+            c.from_baseline.iter().copied().collect::<Vec<_>>(),
+            ["setgroups"]
+        );
         assert!(!c.unconfined);
         let c = compose(
             Arch::X86_64,

@@ -81,7 +81,10 @@ mod tests {
             bits.words[(nr / 64) as usize] |= 1 << (nr % 64);
         }
         let set = SyscallSet::from_bits(&bits);
-        assert_eq!(set.iter().collect::<Vec<_>>(), [0, 1, 63, 64, 237, 435, 1023]);
+        assert_eq!(
+            set.iter().collect::<Vec<_>>(),
+            [0, 1, 63, 64, 237, 435, 1023]
+        );
     }
 
     #[test]

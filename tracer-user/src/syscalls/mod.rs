@@ -41,7 +41,10 @@ impl Arch {
 
     /// Number of syscall `name`, if this ABI has it.
     pub fn number(self, name: &str) -> Option<u32> {
-        self.table().iter().find(|&&(_, n)| n == name).map(|&(nr, _)| nr)
+        self.table()
+            .iter()
+            .find(|&&(_, n)| n == name)
+            .map(|&(nr, _)| nr)
     }
 
     /// The main seccomp architecture and the sub-architectures Docker's default profile lists

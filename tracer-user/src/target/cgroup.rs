@@ -37,18 +37,16 @@ pub fn parse_v2_path(proc_cgroup: &str) -> Option<String> {
 pub fn cgroup2_root() -> Result<PathBuf, TargetError> {
     let info = fs::read_to_string("/proc/self/mountinfo")
         .map_err(|e| TargetError::Cgroup(format!("reading /proc/self/mountinfo: {e}")))?;
-    parse_cgroup2_mount(&info).ok_or_else(|| {
-        TargetError::Cgroup("no cgroup2 hierarchy is mounted on this host".into())
-    })
+    parse_cgroup2_mount(&info)
+        .ok_or_else(|| TargetError::Cgroup("no cgroup2 hierarchy is mounted on this host".into()))
 }
 
 /// The cgroup2 path of process `pid`.
 pub fn pid_path(pid: u32) -> Result<String, TargetError> {
-    let text = fs::read_to_string(format!("/proc/{pid}/cgroup"))
-        .map_err(|_| TargetError::NoPid(pid))?;
-    parse_v2_path(&text).ok_or_else(|| {
-        TargetError::Cgroup(format!("process {pid} is in no cgroup2 cgroup"))
-    })
+    let text =
+        fs::read_to_string(format!("/proc/{pid}/cgroup")).map_err(|_| TargetError::NoPid(pid))?;
+    parse_v2_path(&text)
+        .ok_or_else(|| TargetError::Cgroup(format!("process {pid} is in no cgroup2 cgroup")))
 }
 
 /// Normalizes a user-given cgroup: absolute under the mount point, or relative to it.
@@ -97,36 +95,64 @@ mod tests {
     fn finds_cgroup2_in_hybrid_and_pure_layouts() {
         let hybrid = "35 25 0:30 / /sys/fs/cgroup/memory rw,relatime shared:9 - cgroup cgroup rw,memory\n\
                       36 25 0:31 / /sys/fs/cgroup/unified rw,relatime shared:10 - cgroup2 cgroup2 rw\n";
-        assert_eq!(parse_cgroup2_mount(hybrid).unwrap(), Path::new("/sys/fs/cgroup/unified"));
-        let pure = "30 23 0:26 / /sys/fs/cgroup rw,nosuid shared:4 - cgroup2 cgroup2 rw,nsdelegate\n";
-        assert_eq!(parse_cgroup2_mount(pure).unwrap(), Path::new("/sys/fs/cgroup"));
-        assert_eq!(parse_cgroup2_mount("1 2 0:1 / /proc rw - proc proc rw\n"), None);
+        assert_eq!(
+            parse_cgroup2_mount(hybrid).unwrap(),
+            Path::new("/sys/fs/cgroup/unified")
+        );
+        let pure =
+            "30 23 0:26 / /sys/fs/cgroup rw,nosuid shared:4 - cgroup2 cgroup2 rw,nsdelegate\n";
+        assert_eq!(
+            parse_cgroup2_mount(pure).unwrap(),
+            Path::new("/sys/fs/cgroup")
+        );
+        assert_eq!(
+            parse_cgroup2_mount("1 2 0:1 / /proc rw - proc proc rw\n"),
+            None
+        );
     }
 
     #[test]
     fn v2_path_of_a_process() {
         let text = "12:memory:/docker/abc\n1:name=systemd:/docker/abc\n0::/docker/abc\n";
         assert_eq!(parse_v2_path(text).unwrap(), "/docker/abc");
-        assert_eq!(parse_v2_path("0::/system.slice/docker-abc.scope\n").unwrap(),
-                   "/system.slice/docker-abc.scope");
+        assert_eq!(
+            parse_v2_path("0::/system.slice/docker-abc.scope\n").unwrap(),
+            "/system.slice/docker-abc.scope"
+        );
         assert_eq!(parse_v2_path("4:cpu:/\n"), None);
     }
 
     #[test]
     fn user_given_paths() {
         let root = Path::new("/sys/fs/cgroup");
-        assert_eq!(relative_path(root, "/sys/fs/cgroup/system.slice/x.service/"), "/system.slice/x.service");
-        assert_eq!(relative_path(root, "system.slice/x.service"), "/system.slice/x.service");
+        assert_eq!(
+            relative_path(root, "/sys/fs/cgroup/system.slice/x.service/"),
+            "/system.slice/x.service"
+        );
+        assert_eq!(
+            relative_path(root, "system.slice/x.service"),
+            "/system.slice/x.service"
+        );
     }
 
     #[test]
     fn container_paths_follow_the_daemons_layout() {
-        assert_eq!(container_path("new", Some(("old", "/docker/old")), "cgroupfs"), "/docker/new");
         assert_eq!(
-            container_path("new", Some(("old", "/system.slice/docker-old.scope")), "cgroupfs"),
+            container_path("new", Some(("old", "/docker/old")), "cgroupfs"),
+            "/docker/new"
+        );
+        assert_eq!(
+            container_path(
+                "new",
+                Some(("old", "/system.slice/docker-old.scope")),
+                "cgroupfs"
+            ),
             "/system.slice/docker-new.scope"
         );
-        assert_eq!(container_path("n", None, "systemd"), "/system.slice/docker-n.scope");
+        assert_eq!(
+            container_path("n", None, "systemd"),
+            "/system.slice/docker-n.scope"
+        );
         assert_eq!(container_path("n", None, "cgroupfs"), "/docker/n");
     }
 
@@ -136,6 +162,9 @@ mod tests {
         std::fs::create_dir(dir.path().join("x")).unwrap();
         let ino = std::fs::metadata(dir.path().join("x")).unwrap().ino();
         assert_eq!(id_of(dir.path(), "/x").unwrap(), CgroupId(ino));
-        assert!(matches!(id_of(dir.path(), "/nope"), Err(TargetError::NoCgroup(_))));
+        assert!(matches!(
+            id_of(dir.path(), "/nope"),
+            Err(TargetError::NoCgroup(_))
+        ));
     }
 }

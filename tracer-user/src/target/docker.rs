@@ -52,7 +52,13 @@ fn api(e: BollardError) -> TargetError {
 }
 
 fn is_not_found(e: &BollardError) -> bool {
-    matches!(e, BollardError::DockerResponseServerError { status_code: 404, .. })
+    matches!(
+        e,
+        BollardError::DockerResponseServerError {
+            status_code: 404,
+            ..
+        }
+    )
 }
 
 /// A connected client.
@@ -130,7 +136,9 @@ impl DockerClient {
             info.server_version.unwrap_or_default(),
             info.default_runtime.unwrap_or_default(),
             info.runc_commit.and_then(|c| c.id).unwrap_or_default(),
-            info.containerd_commit.and_then(|c| c.id).unwrap_or_default(),
+            info.containerd_commit
+                .and_then(|c| c.id)
+                .unwrap_or_default(),
             info.kernel_version.unwrap_or_default(),
         );
         Ok(DaemonInfo {
@@ -147,7 +155,10 @@ impl DockerClient {
             t: Some(10),
             ..Default::default()
         };
-        self.docker.restart_container(id, Some(opts)).await.map_err(api)
+        self.docker
+            .restart_container(id, Some(opts))
+            .await
+            .map_err(api)
     }
 
     /// Container lifecycle events (create, start, die, destroy...) from now on.
@@ -209,7 +220,12 @@ impl DockerClient {
     }
 
     /// Creates (without starting) a container that runs `cmd` in `image`, with no network.
-    pub async fn create(&self, name: &str, image: &str, cmd: &[&str]) -> Result<String, TargetError> {
+    pub async fn create(
+        &self,
+        name: &str,
+        image: &str,
+        cmd: &[&str],
+    ) -> Result<String, TargetError> {
         let body = ContainerCreateBody {
             image: Some(image.to_string()),
             cmd: Some(cmd.iter().map(|s| s.to_string()).collect()),
@@ -224,7 +240,11 @@ impl DockerClient {
             name: Some(name.to_string()),
             ..Default::default()
         };
-        let created = self.docker.create_container(Some(opts), body).await.map_err(api)?;
+        let created = self
+            .docker
+            .create_container(Some(opts), body)
+            .await
+            .map_err(api)?;
         Ok(created.id)
     }
 

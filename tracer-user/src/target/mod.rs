@@ -51,7 +51,10 @@ mod tests {
             name: "wbe".into(),
             running: vec!["api".into(), "web".into()],
         };
-        assert_eq!(e.to_string(), "container `wbe` not found; running: api, web");
+        assert_eq!(
+            e.to_string(),
+            "container `wbe` not found; running: api, web"
+        );
         let e = TargetError::NoContainer {
             name: "x".into(),
             running: vec![],

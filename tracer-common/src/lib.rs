@@ -1,6 +1,6 @@
 //! Types shared by the kernel programs (`tracer-ebpf`) and user space (`tracer-user`).
 //! Everything here is `#[repr(C)]` plain data: it is the layout of map values and ring-buffer events.
-#![no_std]
+#![cfg_attr(not(test), no_std)]
 
 /// Syscall numbers the bitmaps can hold. x86_64 and aarch64 stay below 512 today; the rest is room.
 pub const MAX_SYSCALLS: u32 = 1024;
@@ -107,6 +107,52 @@ impl CgroupPath {
         let n = path.len().min(CGROUP_PATH_LEN - 1);
         bytes[..n].copy_from_slice(&path[..n]);
         Some(Self { bytes })
+    }
+}
+
+const EPERM: i64 = 1;
+const ENOSYS: i64 = 38;
+
+/// Whether a syscall that returned `ret` was refused by the task's seccomp filter.
+///
+/// seccomp runs before the sys_enter tracepoint, so a call it refuses reaches sys_exit without
+/// ever passing sys_enter; `entered_nr` is the call the task last entered (-1 if none). A call
+/// that did run and failed on its own (epoll_ctl on a regular file gives EPERM) is not a
+/// refusal. Only EPERM (Docker's default errno) and ENOSYS (its answer to clone3) count.
+#[inline(always)]
+pub fn is_refusal(ret: i64, nr: i64, entered_nr: i64) -> bool {
+    (ret == -EPERM || ret == -ENOSYS) && nr >= 0 && nr < MAX_SYSCALLS as i64 && nr != entered_nr
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusal_classification() {
+        // mbind under Docker's default: EPERM, never entered.
+        assert!(is_refusal(-1, 237, -1));
+        // clone3 under Docker's default: ENOSYS, never entered (the slot holds another call).
+        assert!(is_refusal(-38, 435, 0));
+        // epoll_ctl on a regular file: entered, then EPERM from the kernel itself.
+        assert!(!is_refusal(-1, 233, 233));
+        // Other errors and successes are never refusals.
+        assert!(!is_refusal(-13, 2, -1));
+        assert!(!is_refusal(0, 2, -1));
+        // Numbers we cannot record.
+        assert!(!is_refusal(-1, -1, -1));
+        assert!(!is_refusal(-1, MAX_SYSCALLS as i64, -1));
+    }
+
+    #[test]
+    fn watch_keys_are_nul_padded_and_truncated() {
+        let k = CgroupPath::new(b"/docker/abc").unwrap();
+        assert_eq!(&k.bytes[..11], b"/docker/abc");
+        assert!(k.bytes[11..].iter().all(|&b| b == 0));
+        let long = [b'a'; 400];
+        let k = CgroupPath::new(&long).unwrap();
+        assert_eq!(k.bytes[CGROUP_PATH_LEN - 1], 0);
+        assert!(CgroupPath::new(b"").is_none());
     }
 }
 

@@ -25,7 +25,7 @@ use aya_ebpf::{
     EbpfContext,
 };
 use tracer_common::{
-    counter, event_kind, CgroupPath, CgroupRecord, Event, SyscallBits, BITMAP_WORDS,
+    counter, event_kind, is_refusal, CgroupPath, CgroupRecord, Event, SyscallBits, BITMAP_WORDS,
     CGROUP_PATH_LEN, ENTERED_SLOTS, MAX_SYSCALLS, MAX_TARGETS, MAX_WATCHES, RING_BYTES,
 };
 
@@ -47,8 +47,9 @@ static MKDIR_ID_OFFSET: u64 = 16;
 #[no_mangle]
 static MKDIR_PATH_OFFSET: u64 = 24;
 
-const EPERM: i64 = 1;
-const ENOSYS: i64 = 38;
+/// `BITMAP_WORDS - 1`, read through `global` (see `set_bit`).
+#[no_mangle]
+static WORD_MASK: usize = BITMAP_WORDS - 1;
 
 /// Traced cgroups (by cgroup v2 id) and what they did. Presence in this map is the filter.
 #[map]
@@ -111,15 +112,16 @@ fn emit(cgroup_id: u64, kind: u32, value: u32) {
 /// Sets bit `nr`; true if it was not set before (a first sighting).
 #[inline(always)]
 fn set_bit(bits: *mut SyscallBits, nr: u32) -> bool {
-    let word = (nr / 64) as usize;
-    if word >= BITMAP_WORDS {
-        return false;
-    }
+    // Callers pass nr < MAX_SYSCALLS, so LLVM drops any bounds check here as redundant, and the
+    // verifier, which lost the bound on the way, then refuses the program. A mask loaded from
+    // read-only data is opaque to LLVM but a known constant to the verifier.
+    const _: () = assert!(BITMAP_WORDS.is_power_of_two());
+    let word = (nr / 64) as usize & global(&WORD_MASK);
     let mask = 1u64 << (nr % 64);
     // SAFETY: `bits` points into a map value that lives as long as the program runs and
     // `word` is in bounds; the word is only ever changed atomically.
     unsafe {
-        let p = addr_of_mut!((*bits).words[word]);
+        let p = addr_of_mut!((*bits).words).cast::<u64>().add(word);
         // Plain read first: the common case is "already known", which needs no atomic.
         if read_volatile(p) & mask != 0 {
             return false;
@@ -203,7 +205,8 @@ pub fn sys_exit(ctx: RawTracePointContext) -> i32 {
     }
     // sys_exit(struct pt_regs *regs, long ret)
     let ret: i64 = ctx.arg(1);
-    if ret != -EPERM && ret != -ENOSYS {
+    // Cheap test first: only these two errnos can be refusals.
+    if ret != -1 && ret != -38 {
         return 0;
     }
     let regs: *const u8 = ctx.arg(0);
@@ -214,8 +217,7 @@ pub fn sys_exit(ctx: RawTracePointContext) -> i32 {
         bpf_probe_read_kernel(regs.wrapping_add(global(&REGS_NR_OFFSET) as usize) as *const i32)
             .unwrap_or(-1)
     } as i64;
-    if nr < 0 || nr >= MAX_SYSCALLS as i64 || nr == entered_nr {
-        // It ran (and failed on its own), or it is not a syscall number we can record.
+    if !is_refusal(ret, nr, entered_nr) {
         return 0;
     }
     count(counter::REFUSALS);

@@ -38,10 +38,6 @@ pub fn docker_default(name: &str) -> Option<Advice> {
         ),
         "clock_adjtime" | "clock_settime" | "settimeofday" | "stime" => a(TIME, Some("SYS_TIME")),
         "clone" | "unshare" => a(NAMESPACES, Some("SYS_ADMIN")),
-        "clone3" => a(
-            "answered with ENOSYS so that glibc falls back to clone",
-            Some("SYS_ADMIN"),
-        ),
         "setns" => a("joins a namespace", Some("SYS_ADMIN")),
         "create_module" | "get_kernel_syms" | "query_module" => a(OBSOLETE, None),
         "delete_module" | "finit_module" | "init_module" => a(MODULES, Some("SYS_MODULE")),
@@ -86,6 +82,11 @@ pub fn docker_default(name: &str) -> Option<Advice> {
 
 /// One line for a refused call: why it was refused and how to allow it with least privilege.
 pub fn refusal_hint(name: &str) -> String {
+    if super::docker::ENOSYS_FALLBACK.contains(&name) {
+        return "answered with ENOSYS so that libc falls back to an older call: harmless; the \
+                learned profile allows it (or answers ENOSYS with --exclude-refused)"
+            .into();
+    }
     match docker_default(name) {
         Some(Advice {
             reason,
@@ -115,6 +116,12 @@ mod tests {
             docker_default("move_pages").unwrap().capability,
             Some("SYS_NICE")
         );
+    }
+
+    #[test]
+    fn clone3_refusal_is_harmless() {
+        let h = refusal_hint("clone3");
+        assert!(h.contains("ENOSYS") && !h.contains("--cap-add"), "{h}");
     }
 
     #[test]

@@ -90,7 +90,7 @@ fn main() -> Result<()> {
             ]))?;
             let bin = root().join("target/debug/seccomp-tracer");
             let mut e2e = cargo();
-            e2e.args(["test", "--package", "e2e", "--"]);
+            e2e.args(["test", "--package", "e2e", "--test", "e2e", "--"]);
             if let Some(f) = filter {
                 e2e.arg(f);
             }

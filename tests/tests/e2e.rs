@@ -552,21 +552,11 @@ fn attached_late_without_restart_still_starts_thanks_to_the_runtime_baseline() {
     let _c = cleanup(&[name, "st-e2e-late-learned"]);
     let dir = workdir("late");
     let profile = dir.join("late.json");
-    let script = "while true; do echo x > /tmp/x; sleep 0.2; done";
-    docker(&[
-        "run",
-        "-d",
-        "--name",
-        name,
-        "--network",
-        "none",
-        "st-busybox",
-        "sh",
-        "-c",
-        script,
-    ]);
+    // pthread_create: glibc tries clone3 first, which Docker's default answers with ENOSYS.
+    let script = format!("while true; do /probe thread {} > /tmp/probe.out; sleep 0.2; done", nr("getcpu"));
+    docker(&["run", "-d", "--name", name, "--network", "none", "st-busybox", "sh", "-c", &script]);
     let rec = Recording::start(
-        &[name, "--duration", "3", "-o", profile.to_str().unwrap()],
+        &[name, "--duration", "3", "--exclude-refused", "-o", profile.to_str().unwrap()],
         &dir,
     );
     let mut child = rec.child;
@@ -575,28 +565,29 @@ fn attached_late_without_restart_still_starts_thanks_to_the_runtime_baseline() {
     assert!(status.success(), "{out}");
     assert!(out.contains("startup: NOT observed"), "{out}");
     assert!(out.contains("runtime baseline: added"), "{out}");
+    assert!(out.contains("REFUSED clone3"), "{out}");
     let allowed = allowed_names(&profile);
     for call in ["setgroups", "capset"] {
-        assert!(
-            allowed.contains(call),
-            "runtime call {call} missing:\n{out}"
-        );
+        assert!(allowed.contains(call), "runtime call {call} missing:\n{out}");
     }
+    // Refused calls left out: clone3 is answered with ENOSYS, never EPERM.
+    assert!(!allowed.contains("clone3"), "{out}");
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&profile).expect("profile")).expect("json");
+    let enosys = doc["syscalls"]
+        .as_array()
+        .expect("rules")
+        .iter()
+        .any(|r| r["names"] == serde_json::json!(["clone3"]) && r["errnoRet"] == 38);
+    assert!(enosys, "no ENOSYS rule for clone3: {doc}");
     docker(&[
-        "run",
-        "-d",
-        "--name",
-        "st-e2e-late-learned",
-        "--network",
-        "none",
-        "--security-opt",
-        &seccomp_opt(&profile),
-        "st-busybox",
-        "sh",
-        "-c",
-        script,
+        "run", "-d", "--name", "st-e2e-late-learned", "--network", "none", "--security-opt",
+        &seccomp_opt(&profile), "st-busybox", "sh", "-c", &script,
     ]);
     assert_running("st-e2e-late-learned");
+    // Threads still start (glibc fell back to clone) and make their call.
+    let probe = docker(&["exec", "st-e2e-late-learned", "cat", "/tmp/probe.out"]);
+    assert!(probe.contains(&format!("nr={} errno=0", nr("getcpu"))), "{probe}");
 }
 
 /// Runs `seccomp-tracer ARGS` to completion.

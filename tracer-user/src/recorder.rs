@@ -433,7 +433,10 @@ impl Session {
             ));
             // Started before the watch was in place: trace what is left of it.
             if let Ok(CgroupId(cg)) = cgroup::id_of(&self.root, &path) {
-                self.track(i, cg)?;
+                if !self.by_cgroup.contains_key(&cg) {
+                    say(&format!("{name}: LATE: it started before its cgroup was watched; its first syscalls were missed"));
+                    self.track(i, cg)?;
+                }
             }
         }
         Ok(())

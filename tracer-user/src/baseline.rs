@@ -24,6 +24,8 @@ use crate::{
 pub const IMAGE: &str = "seccomp-tracer/runtime-probe:1";
 /// Watch tag of the throwaway container's cgroup.
 pub const TAG: u32 = u32::MAX;
+/// Label of throwaway containers.
+const LABEL: (&str, &str) = ("org.seccomp-tracer.probe", "1");
 pub const CACHE_FILE: &str = "/var/cache/seccomp-tracer/runtime-baseline.json";
 
 #[derive(Debug, Error)]
@@ -137,9 +139,10 @@ pub async fn runtime_baseline(
     }
     let program = exit_program(arch).ok_or(BaselineError::Arch)?;
     docker.ensure_image(IMAGE, "exit", &program).await?;
+    // Left behind if a previous run was killed while it waited for one.
+    docker.remove_exited(LABEL).await?;
     let name = format!("seccomp-tracer-probe-{}", std::process::id());
-    docker.remove(&name).await?;
-    let id = docker.create(&name, IMAGE, &["/exit"]).await?;
+    let id = docker.create(&name, IMAGE, &["/exit"], LABEL).await?;
     let result = observe(docker, info, tracer, events, sibling, &id).await;
     docker.remove(&id).await?;
     let set = result?;

@@ -219,15 +219,18 @@ impl DockerClient {
         Ok(())
     }
 
-    /// Creates (without starting) a container that runs `cmd` in `image`, with no network.
+    /// Creates (without starting) a container that runs `cmd` in `image`, with no network,
+    /// carrying `label` (key=value).
     pub async fn create(
         &self,
         name: &str,
         image: &str,
         cmd: &[&str],
+        label: (&str, &str),
     ) -> Result<String, TargetError> {
         let body = ContainerCreateBody {
             image: Some(image.to_string()),
+            labels: Some(HashMap::from([(label.0.to_string(), label.1.to_string())])),
             cmd: Some(cmd.iter().map(|s| s.to_string()).collect()),
             network_disabled: Some(true),
             host_config: Some(HostConfig {
@@ -246,6 +249,25 @@ impl DockerClient {
             .await
             .map_err(api)?;
         Ok(created.id)
+    }
+
+    /// Removes the stopped containers that carry `label` (key=value).
+    pub async fn remove_exited(&self, label: (&str, &str)) -> Result<(), TargetError> {
+        let filters = HashMap::from([
+            ("label".to_string(), vec![format!("{}={}", label.0, label.1)]),
+            ("status".to_string(), vec!["exited".to_string(), "created".to_string()]),
+        ]);
+        let opts = ListContainersOptions {
+            all: true,
+            filters: Some(filters),
+            ..Default::default()
+        };
+        for c in self.docker.list_containers(Some(opts)).await.map_err(api)? {
+            if let Some(id) = c.id {
+                self.remove(&id).await?;
+            }
+        }
+        Ok(())
     }
 
     pub async fn start(&self, id: &str) -> Result<(), TargetError> {

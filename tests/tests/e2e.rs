@@ -490,6 +490,10 @@ fn wait_records_from_creation_and_follows_recreation() {
     let profile = dir.join("wait.json");
     let mut rec = Recording::start(&[name, "--wait", "-o", profile.to_str().unwrap()], &dir);
     let loop_ = |call: &str| format!("while true; do /probe direct {}; sleep 0.2; done", nr(call));
+    // Freeze the tracer while the container is created and started, so Docker's create event
+    // is handled only after the cgroup exists: the kernel must have adopted it anyway.
+    // SAFETY: plain kill(2) on our own child.
+    unsafe { libc::kill(rec.child.id() as i32, libc::SIGSTOP) };
     docker(&[
         "run",
         "-d",
@@ -502,7 +506,11 @@ fn wait_records_from_creation_and_follows_recreation() {
         "-c",
         &loop_("getcpu"),
     ]);
+    sleep(Duration::from_millis(500));
+    // SAFETY: as above.
+    unsafe { libc::kill(rec.child.id() as i32, libc::SIGCONT) };
     rec.wait_for("new instance", Duration::from_secs(30));
+    assert!(!rec.text().contains("LATE"), "{}", rec.text());
     rec.wait_for(" getcpu", Duration::from_secs(30));
     // Re-created under the same name, doing something else.
     docker(&["rm", "-f", name]);

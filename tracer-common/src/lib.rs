@@ -13,6 +13,8 @@ pub const MAX_TARGETS: u32 = 4096;
 pub const MAX_WATCHES: u32 = 4096;
 /// Length of a watched cgroup path, NUL padded. Longer paths are truncated on both sides alike.
 pub const CGROUP_PATH_LEN: usize = 256;
+/// Parent directories watched for new children at once (one per cgroup layout in use).
+pub const MAX_PARENTS: u32 = 4;
 /// Slots of the "task is inside a syscall that passed sys_enter" table, indexed by tid.
 /// At least the default `pid_max` (32768, or 1024 per CPU), so tids rarely share a slot.
 pub const ENTERED_SLOTS: u32 = 1 << 17;
@@ -62,6 +64,15 @@ pub mod event_kind {
     pub const REFUSED: u32 = 1;
     /// A watched cgroup path was created; `cgroup_id` is the new cgroup, `value` the watch tag.
     pub const ADOPTED: u32 = 2;
+}
+
+/// Values of the `WATCH` map with a meaning of their own (others are target indexes).
+pub mod watch_tag {
+    /// A parent directory: any cgroup created directly under it is adopted provisionally,
+    /// until user space knows whether it belongs to a target.
+    pub const PARENT: u32 = u32::MAX - 1;
+    /// The runtime-baseline throwaway container.
+    pub const BASELINE: u32 = u32::MAX;
 }
 
 /// A first sighting, sent through the ring buffer for live display only: the maps stay the

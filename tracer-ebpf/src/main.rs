@@ -25,8 +25,8 @@ use aya_ebpf::{
     EbpfContext,
 };
 use tracer_common::{
-    counter, event_kind, is_refusal, CgroupPath, CgroupRecord, Event, SyscallBits, BITMAP_WORDS,
-    CGROUP_PATH_LEN, ENTERED_SLOTS, MAX_SYSCALLS, MAX_TARGETS, MAX_WATCHES, RING_BYTES,
+    counter, event_kind, is_refusal, watch_tag, CgroupPath, CgroupRecord, Event, SyscallBits, BITMAP_WORDS,
+    CGROUP_PATH_LEN, ENTERED_SLOTS, MAX_PARENTS, MAX_SYSCALLS, MAX_TARGETS, MAX_WATCHES, RING_BYTES,
 };
 
 // Set by user space before loading (read-only data, so the verifier sees them as constants).
@@ -55,7 +55,8 @@ static WORD_MASK: usize = BITMAP_WORDS - 1;
 #[map]
 static TARGETS: HashMap<u64, CgroupRecord> = HashMap::with_max_entries(MAX_TARGETS, 0);
 
-/// Cgroup paths to adopt into TARGETS the moment they are created; value = user-space tag.
+/// Cgroup paths to adopt into TARGETS the moment they are created; value = user-space tag
+/// (a target index, or a `watch_tag`).
 #[map]
 static WATCH: HashMap<CgroupPath, u32> = HashMap::with_max_entries(MAX_WATCHES, 0);
 
@@ -69,6 +70,10 @@ static EVENTS: RingBuf = RingBuf::with_byte_size(RING_BYTES, 0);
 
 #[map]
 static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(counter::COUNT, 0);
+
+/// Lengths of the paths watched with `watch_tag::PARENT` (0 = unused slot).
+#[map]
+static PARENT_LENS: Array<u32> = Array::with_max_entries(MAX_PARENTS, 0);
 
 /// One all-zero record, the initial value of cgroups adopted in the kernel.
 #[map]
@@ -257,17 +262,62 @@ fn try_cgroup_mkdir(ctx: &TracePointContext) -> Result<(), i64> {
     let src = (ctx.as_ptr() as *const u8).wrapping_add((loc & 0xffff) as usize);
     // SAFETY: bpf_probe_read_kernel_str_bytes bounds the copy by the destination length.
     unsafe { bpf_probe_read_kernel_str_bytes(src, &mut key.bytes[..CGROUP_PATH_LEN - 1]) }?;
-    // By reference: a copy of the 256-byte key would not fit next to it on the BPF stack.
-    #[allow(clippy::needless_borrows_for_generic_args)]
-    // SAFETY: the value is only read.
-    let Some(tag) = (unsafe { WATCH.get(&*key) }) else {
-        return Ok(());
+    let tag = match watched(key) {
+        Some(tag) => tag,
+        None => match watched_parent(src) {
+            Some(tag) => tag,
+            None => return Ok(()),
+        },
     };
-    let tag = *tag;
     let zero = ZERO.get(0).ok_or(0i64)?;
     TARGETS.insert(id, zero, BPF_NOEXIST as u64)?;
     emit(id, event_kind::ADOPTED, tag);
     Ok(())
+}
+
+/// Whether the new cgroup at `src` lies under a parent watched with `watch_tag::PARENT`.
+/// Parents are few and their lengths known (PARENT_LENS), so each check is one bounded read of
+/// that prefix into a zeroed key: no loop over the bytes, which the verifier could not afford.
+#[inline(always)]
+fn watched_parent(src: *const u8) -> Option<u32> {
+    let key = SCRATCH.get_ptr_mut(0)?;
+    // SAFETY: per-CPU scratch slot owned by this program invocation.
+    let key = unsafe { &mut *key };
+    let mut k = 0;
+    while k < MAX_PARENTS {
+        let len = PARENT_LENS.get(k).copied().unwrap_or(0) as usize;
+        k += 1;
+        if len == 0 || len >= CGROUP_PATH_LEN - 1 {
+            continue;
+        }
+        // SAFETY: bpf_probe_read_kernel tolerates any source address.
+        let next: u8 = unsafe { bpf_probe_read_kernel(src.wrapping_add(len)) }.unwrap_or(0);
+        if next != b'/' {
+            continue;
+        }
+        key.bytes = [0; CGROUP_PATH_LEN];
+        // SAFETY: `len` < CGROUP_PATH_LEN bytes into a CGROUP_PATH_LEN buffer; the helper
+        // tolerates any source address.
+        let ok = unsafe {
+            aya_ebpf::helpers::generated::bpf_probe_read_kernel(
+                key.bytes.as_mut_ptr().cast(),
+                (len & (CGROUP_PATH_LEN - 1)) as u32,
+                src.cast(),
+            )
+        } == 0;
+        if ok && watched(key) == Some(watch_tag::PARENT) {
+            return Some(watch_tag::PARENT);
+        }
+    }
+    None
+}
+
+#[inline(always)]
+fn watched(key: &CgroupPath) -> Option<u32> {
+    // By reference: a copy of the 256-byte key would not fit next to it on the BPF stack.
+    #[allow(clippy::needless_borrows_for_generic_args)]
+    // SAFETY: the value is only read.
+    unsafe { WATCH.get(key) }.copied()
 }
 
 #[cfg(not(test))]

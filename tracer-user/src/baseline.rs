@@ -23,7 +23,7 @@ use crate::{
 /// The image of the throwaway container: one static binary that only calls exit_group(0).
 pub const IMAGE: &str = "seccomp-tracer/runtime-probe:1";
 /// Watch tag of the throwaway container's cgroup.
-pub const TAG: u32 = u32::MAX;
+pub const TAG: u32 = tracer_common::watch_tag::BASELINE;
 /// Label of throwaway containers.
 const LABEL: (&str, &str) = ("org.seccomp-tracer.probe", "1");
 pub const CACHE_FILE: &str = "/var/cache/seccomp-tracer/runtime-baseline.json";

@@ -5,7 +5,7 @@
 use std::{
     collections::HashMap,
     path::{Path, PathBuf},
-    time::{Duration, SystemTime},
+    time::{Duration, Instant, SystemTime},
 };
 
 use futures_util::StreamExt;
@@ -14,7 +14,7 @@ use tokio::{
     io::unix::AsyncFd,
     signal::unix::{signal, SignalKind},
 };
-use tracer_common::event_kind;
+use tracer_common::{event_kind, watch_tag};
 
 use crate::{
     baseline::{self, BaselineError},
@@ -112,7 +112,13 @@ struct Session {
     baseline: SyscallSet,
     baseline_source: Option<baseline::Source>,
     dirty: bool,
+    /// Cgroups adopted under a watched parent whose owner is not known yet, and since when.
+    provisional: HashMap<u64, Instant>,
 }
+
+/// How long a cgroup adopted under a watched parent is traced while waiting for Docker to say
+/// whose it is.
+const PROVISIONAL_FOR: Duration = Duration::from_secs(10);
 
 fn output_for(cfg: &RecordConfig, label: &str, count: usize) -> PathBuf {
     let file = format!("{label}.json");
@@ -134,6 +140,13 @@ fn label_of(spec: &TargetSpec) -> String {
             .unwrap_or("root")
             .to_string(),
         TargetSpec::Pid(p) => format!("pid-{p}"),
+    }
+}
+
+fn display_name(arch: Arch, nr: u32) -> String {
+    match arch.name(nr) {
+        Some(n) => n.to_string(),
+        None => format!("syscall #{nr} (no name in the table)"),
     }
 }
 
@@ -196,6 +209,7 @@ pub async fn record(cfg: RecordConfig) -> Result<String, RecordError> {
         baseline: SyscallSet::default(),
         baseline_source: None,
         dirty: false,
+        provisional: HashMap::new(),
     };
     session.learn_baseline(&mut events).await?;
     session.attach()?;
@@ -295,8 +309,23 @@ impl Session {
         Ok(())
     }
 
+    /// Where this daemon puts container cgroups (e.g. `/docker`), if any target is a container.
+    fn container_parent(&self) -> Option<String> {
+        let (_, info) = self.docker.as_ref()?;
+        let sibling = self.sibling();
+        let sib = sibling.as_ref().map(|(a, b)| (a.as_str(), b.as_str()));
+        let probe = cgroup::container_path("0", sib, &info.cgroup_driver);
+        let (parent, _) = probe.rsplit_once('/')?;
+        (!parent.is_empty()).then(|| parent.to_string())
+    }
+
     /// Watches every target's cgroup path and starts tracing the instances running now.
     fn attach(&mut self) -> Result<(), RecordError> {
+        if let Some(parent) = self.container_parent() {
+            if !self.tracer.watch_parent(&parent)? {
+                eprintln!("seccomp-tracer: too many cgroup parents to watch; {parent} is not");
+            }
+        }
         for i in 0..self.targets.len() {
             let Some(path) = self.targets[i].path.clone() else {
                 continue;
@@ -354,28 +383,92 @@ impl Session {
         Ok(())
     }
 
+    /// Target `i` has a new instance, cgroup `id`, traced since its creation.
+    fn adopt(&mut self, i: usize, id: u64) -> Result<(), RecordError> {
+        let was_provisional = self.provisional.remove(&id).is_some();
+        self.track(i, id)?;
+        self.fold_old(i, id)?;
+        let t = &mut self.targets[i];
+        match t.container_id.clone() {
+            Some(cid) if t.known_ids.contains(&cid) => t.restarts += 1,
+            Some(cid) => {
+                t.known_ids.push(cid);
+                t.fresh += 1;
+            }
+            None => t.fresh += 1,
+        }
+        say(&format!(
+            "{}: new instance (cgroup {id}), traced from its first syscall",
+            t.label
+        ));
+        if was_provisional {
+            // Its first sightings came while nobody owned it: show them now.
+            if let Some(r) = self.tracer.record(id)? {
+                let arch = self.arch;
+                let t = &mut self.targets[i];
+                for nr in SyscallSet::from_bits(&r.allowed).iter() {
+                    if t.shown.insert(nr) {
+                        say(&format!("{}  {}", t.label, display_name(arch, nr)));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Name of the cgroup `id` directly under one of the watched parents.
+    fn leaf_of(&self, id: u64) -> Option<String> {
+        use std::os::unix::fs::DirEntryExt;
+        self.tracer.parents().iter().find_map(|parent| {
+            let dir = self.root.join(parent.trim_start_matches('/'));
+            std::fs::read_dir(dir)
+                .ok()?
+                .flatten()
+                .find(|e| e.ino() == id)
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+        })
+    }
+
+    /// The container target whose current container id names cgroup `id`.
+    fn owner_of(&self, id: u64) -> Option<usize> {
+        let leaf = self.leaf_of(id)?;
+        self.targets.iter().position(|t| {
+            t.is_container()
+                && !t.live.contains(&id)
+                && t.container_id.as_deref().is_some_and(|c| leaf.contains(c))
+        })
+    }
+
+    /// Stops tracing provisional cgroups nobody claimed in time.
+    fn expire_provisional(&mut self) -> Result<(), RecordError> {
+        let stale: Vec<u64> = self
+            .provisional
+            .iter()
+            .filter(|(_, since)| since.elapsed() > PROVISIONAL_FOR)
+            .map(|(&id, _)| id)
+            .collect();
+        for id in stale {
+            self.provisional.remove(&id);
+            self.tracer.remove_cgroup(id)?;
+        }
+        Ok(())
+    }
+
     fn on_event(&mut self, ev: tracer_common::Event) -> Result<(), RecordError> {
         match ev.kind {
+            event_kind::ADOPTED if ev.value == watch_tag::PARENT => {
+                match self.owner_of(ev.cgroup_id) {
+                    Some(i) => self.adopt(i, ev.cgroup_id)?,
+                    None => {
+                        self.provisional.insert(ev.cgroup_id, Instant::now());
+                    }
+                }
+            }
             event_kind::ADOPTED => {
                 let i = ev.value as usize;
-                if i >= self.targets.len() {
-                    return Ok(());
+                if i < self.targets.len() {
+                    self.adopt(i, ev.cgroup_id)?;
                 }
-                self.track(i, ev.cgroup_id)?;
-                self.fold_old(i, ev.cgroup_id)?;
-                let t = &mut self.targets[i];
-                match t.container_id.clone() {
-                    Some(id) if t.known_ids.contains(&id) => t.restarts += 1,
-                    Some(id) => {
-                        t.known_ids.push(id);
-                        t.fresh += 1;
-                    }
-                    None => t.fresh += 1,
-                }
-                say(&format!(
-                    "{}: new instance (cgroup {}), traced from its first syscall",
-                    self.targets[i].label, ev.cgroup_id
-                ));
             }
             event_kind::SEEN | event_kind::REFUSED => {
                 let Some(&i) = self.by_cgroup.get(&ev.cgroup_id) else {
@@ -384,10 +477,7 @@ impl Session {
                 self.dirty = true;
                 let t = &mut self.targets[i];
                 let name = self.arch.name(ev.value);
-                let shown = match name {
-                    Some(n) => n.to_string(),
-                    None => format!("syscall #{} (no name in the table)", ev.value),
-                };
+                let shown = display_name(self.arch, ev.value);
                 if ev.kind == event_kind::SEEN {
                     if t.shown.insert(ev.value) {
                         say(&format!("{}  {shown}", t.label));
@@ -431,7 +521,18 @@ impl Session {
                 "{name}: created as {}; following it",
                 &id[..id.len().min(12)]
             ));
-            // Started before the watch was in place: trace what is left of it.
+            // Its cgroup may already exist: adopted under the parent watch from its creation
+            // (so nothing was missed), or, without that watch, started before this event.
+            let claimed: Vec<u64> = self
+                .provisional
+                .keys()
+                .copied()
+                .filter(|&cg| self.owner_of(cg) == Some(i))
+                .collect();
+            if let Some(&cg) = claimed.first() {
+                self.adopt(i, cg)?;
+                continue;
+            }
             if let Ok(CgroupId(cg)) = cgroup::id_of(&self.root, &path) {
                 if !self.by_cgroup.contains_key(&cg) {
                     say(&format!("{name}: LATE: it started before its cgroup was watched; its first syscalls were missed"));
@@ -452,6 +553,7 @@ impl Session {
         let deadline = self.cfg.duration.map(|d| tokio::time::Instant::now() + d);
         let mut checkpoint = tokio::time::interval(self.cfg.checkpoint);
         checkpoint.tick().await;
+        let mut expiry = tokio::time::interval(Duration::from_secs(2));
 
         let mut lifecycle = self.docker.as_ref().map(|(c, _)| Box::pin(c.lifecycle()));
         if self.cfg.restart {
@@ -503,6 +605,7 @@ impl Session {
                         None => lifecycle = None,
                     }
                 }
+                _ = expiry.tick() => self.expire_provisional()?,
                 _ = checkpoint.tick() => {
                     if std::mem::take(&mut self.dirty) {
                         self.write_profiles()?;

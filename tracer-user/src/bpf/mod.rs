@@ -11,7 +11,9 @@ use aya::{
     Ebpf, EbpfLoader,
 };
 use thiserror::Error;
-use tracer_common::{counter, CgroupPath, CgroupRecord, Event};
+use tracer_common::{
+    counter, watch_tag, CgroupPath, CgroupRecord, Event, CGROUP_PATH_LEN, MAX_PARENTS,
+};
 
 use crate::syscalls::Arch;
 
@@ -135,6 +137,8 @@ pub struct Tracer {
     targets: HashMap<MapData, u64, CgroupRecord>,
     watch: HashMap<MapData, CgroupPath, u32>,
     counters: PerCpuArray<MapData, u64>,
+    parent_lens: Array<MapData, u32>,
+    parents: Vec<String>,
     ring: Option<RingBuf<MapData>>,
 }
 
@@ -162,9 +166,8 @@ impl Tracer {
         let watch = HashMap::try_from(take("WATCH")?).map_err(map_err("WATCH"))?;
         let counters = PerCpuArray::try_from(take("COUNTERS")?).map_err(map_err("COUNTERS"))?;
         let ring = RingBuf::try_from(take("EVENTS")?).map_err(map_err("EVENTS"))?;
-        // ZERO must hold an all-zero record; a fresh array already does.
-        let _zero: Array<MapData, CgroupRecord> =
-            Array::try_from(take("ZERO")?).map_err(map_err("ZERO"))?;
+        let parent_lens =
+            Array::try_from(take("PARENT_LENS")?).map_err(map_err("PARENT_LENS"))?;
 
         for name in ["sys_enter", "sys_exit"] {
             let attach_err = |e: aya::programs::ProgramError| BpfError::Attach {
@@ -200,6 +203,8 @@ impl Tracer {
             targets,
             watch,
             counters,
+            parent_lens,
+            parents: Vec::new(),
             ring: Some(ring),
         })
     }
@@ -242,6 +247,31 @@ impl Tracer {
             detail: "empty cgroup path".into(),
         })?;
         self.watch.insert(key, tag, 0).map_err(map_err("WATCH"))
+    }
+
+    /// Adopts provisionally every cgroup created under `parent` (ADOPTED events tagged
+    /// `watch_tag::PARENT`), so that a container is traced from its first syscall even when
+    /// its id becomes known only after its cgroup was created. Returns false when all
+    /// `MAX_PARENTS` slots are in use.
+    pub fn watch_parent(&mut self, parent: &str) -> Result<bool, BpfError> {
+        if self.parents.iter().any(|p| p == parent) {
+            return Ok(true);
+        }
+        let slot = self.parents.len() as u32;
+        if slot >= MAX_PARENTS || parent.len() >= CGROUP_PATH_LEN - 1 {
+            return Ok(false);
+        }
+        self.watch(parent, watch_tag::PARENT)?;
+        self.parent_lens
+            .set(slot, parent.len() as u32, 0)
+            .map_err(map_err("PARENT_LENS"))?;
+        self.parents.push(parent.to_string());
+        Ok(true)
+    }
+
+    /// The parent directories watched with [`watch_parent`](Self::watch_parent).
+    pub fn parents(&self) -> &[String] {
+        &self.parents
     }
 
     pub fn unwatch(&mut self, path: &str) -> Result<(), BpfError> {

@@ -166,6 +166,17 @@ fn allowed_names(profile: &Path) -> BTreeSet<String> {
         .collect()
 }
 
+/// Starts `sh -c script` in st-busybox without network, under `profile` if given.
+fn busybox(name: &str, script: &str, profile: Option<&Path>) {
+    let opt = profile.map(seccomp_opt);
+    let mut args = vec!["run", "-d", "--name", name, "--network", "none"];
+    if let Some(opt) = &opt {
+        args.extend(["--security-opt", opt.as_str()]);
+    }
+    args.extend(["st-busybox", "sh", "-c", script]);
+    docker(&args);
+}
+
 fn seccomp_opt(profile: &Path) -> String {
     format!("seccomp={}", profile.display())
 }
@@ -290,18 +301,7 @@ fn shell_workload_threads_children_exec_restart_and_refusals() {
     let _c = cleanup(&[name, "st-e2e-sh-learned"]);
     let dir = workdir("sh");
     let profile = dir.join("sh.json");
-    docker(&[
-        "run",
-        "-d",
-        "--name",
-        name,
-        "--network",
-        "none",
-        "st-busybox",
-        "sh",
-        "-c",
-        &shell_script(),
-    ]);
+    busybox(name, &shell_script(), None);
     let mut rec = Recording::start(&[name, "-o", profile.to_str().unwrap()], &dir);
     rec.wait_for(" getcpu", Duration::from_secs(30));
     // Only in a `docker exec` session.
@@ -344,20 +344,7 @@ fn shell_workload_threads_children_exec_restart_and_refusals() {
     }
 
     // The same image runs under the learned profile and does the same work...
-    docker(&[
-        "run",
-        "-d",
-        "--name",
-        "st-e2e-sh-learned",
-        "--network",
-        "none",
-        "--security-opt",
-        &seccomp_opt(&profile),
-        "st-busybox",
-        "sh",
-        "-c",
-        &shell_script(),
-    ]);
+    busybox("st-e2e-sh-learned", &shell_script(), Some(&profile));
     assert_running("st-e2e-sh-learned");
     let probe = docker(&["exec", "st-e2e-sh-learned", "cat", "/tmp/probe.out"]);
     assert!(
@@ -494,18 +481,7 @@ fn wait_records_from_creation_and_follows_recreation() {
     // is handled only after the cgroup exists: the kernel must have adopted it anyway.
     // SAFETY: plain kill(2) on our own child.
     unsafe { libc::kill(rec.child.id() as i32, libc::SIGSTOP) };
-    docker(&[
-        "run",
-        "-d",
-        "--name",
-        name,
-        "--network",
-        "none",
-        "st-busybox",
-        "sh",
-        "-c",
-        &loop_("getcpu"),
-    ]);
+    busybox(name, &loop_("getcpu"), None);
     sleep(Duration::from_millis(500));
     // SAFETY: as above.
     unsafe { libc::kill(rec.child.id() as i32, libc::SIGCONT) };
@@ -514,18 +490,7 @@ fn wait_records_from_creation_and_follows_recreation() {
     rec.wait_for(" getcpu", Duration::from_secs(30));
     // Re-created under the same name, doing something else.
     docker(&["rm", "-f", name]);
-    docker(&[
-        "run",
-        "-d",
-        "--name",
-        name,
-        "--network",
-        "none",
-        "st-busybox",
-        "sh",
-        "-c",
-        &loop_("sysinfo"),
-    ]);
+    busybox(name, &loop_("sysinfo"), None);
     rec.wait_for(" sysinfo", Duration::from_secs(30));
     // SIGTERM (as from systemd or `docker stop` of a tracer container) also writes the profile.
     let out = rec.stop_with(libc::SIGTERM);
@@ -536,20 +501,7 @@ fn wait_records_from_creation_and_follows_recreation() {
     );
     assert!(out.contains("startup: observed"), "{out}");
     // Recorded from creation with --no-runtime-baseline's default off: it starts as is.
-    docker(&[
-        "run",
-        "-d",
-        "--name",
-        "st-e2e-wait-learned",
-        "--network",
-        "none",
-        "--security-opt",
-        &seccomp_opt(&profile),
-        "st-busybox",
-        "sh",
-        "-c",
-        &loop_("getcpu"),
-    ]);
+    busybox("st-e2e-wait-learned", &loop_("getcpu"), Some(&profile));
     assert_running("st-e2e-wait-learned");
 }
 
@@ -561,10 +513,20 @@ fn attached_late_without_restart_still_starts_thanks_to_the_runtime_baseline() {
     let dir = workdir("late");
     let profile = dir.join("late.json");
     // pthread_create: glibc tries clone3 first, which Docker's default answers with ENOSYS.
-    let script = format!("while true; do /probe thread {} > /tmp/probe.out; sleep 0.2; done", nr("getcpu"));
-    docker(&["run", "-d", "--name", name, "--network", "none", "st-busybox", "sh", "-c", &script]);
+    let script = format!(
+        "while true; do /probe thread {} > /tmp/probe.out; sleep 0.2; done",
+        nr("getcpu")
+    );
+    busybox(name, &script, None);
     let rec = Recording::start(
-        &[name, "--duration", "3", "--exclude-refused", "-o", profile.to_str().unwrap()],
+        &[
+            name,
+            "--duration",
+            "3",
+            "--exclude-refused",
+            "-o",
+            profile.to_str().unwrap(),
+        ],
         &dir,
     );
     let mut child = rec.child;
@@ -576,7 +538,10 @@ fn attached_late_without_restart_still_starts_thanks_to_the_runtime_baseline() {
     assert!(out.contains("REFUSED clone3"), "{out}");
     let allowed = allowed_names(&profile);
     for call in ["setgroups", "capset"] {
-        assert!(allowed.contains(call), "runtime call {call} missing:\n{out}");
+        assert!(
+            allowed.contains(call),
+            "runtime call {call} missing:\n{out}"
+        );
     }
     // Refused calls left out: clone3 is answered with ENOSYS, never EPERM.
     assert!(!allowed.contains("clone3"), "{out}");
@@ -588,14 +553,14 @@ fn attached_late_without_restart_still_starts_thanks_to_the_runtime_baseline() {
         .iter()
         .any(|r| r["names"] == serde_json::json!(["clone3"]) && r["errnoRet"] == 38);
     assert!(enosys, "no ENOSYS rule for clone3: {doc}");
-    docker(&[
-        "run", "-d", "--name", "st-e2e-late-learned", "--network", "none", "--security-opt",
-        &seccomp_opt(&profile), "st-busybox", "sh", "-c", &script,
-    ]);
+    busybox("st-e2e-late-learned", &script, Some(&profile));
     assert_running("st-e2e-late-learned");
     // Threads still start (glibc fell back to clone) and make their call.
     let probe = docker(&["exec", "st-e2e-late-learned", "cat", "/tmp/probe.out"]);
-    assert!(probe.contains(&format!("nr={} errno=0", nr("getcpu"))), "{probe}");
+    assert!(
+        probe.contains(&format!("nr={} errno=0", nr("getcpu"))),
+        "{probe}"
+    );
 }
 
 /// Runs `seccomp-tracer ARGS` to completion.

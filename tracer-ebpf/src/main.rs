@@ -25,8 +25,9 @@ use aya_ebpf::{
     EbpfContext,
 };
 use tracer_common::{
-    counter, event_kind, is_refusal, watch_tag, CgroupPath, CgroupRecord, Event, SyscallBits, BITMAP_WORDS,
-    CGROUP_PATH_LEN, ENTERED_SLOTS, MAX_PARENTS, MAX_SYSCALLS, MAX_TARGETS, MAX_WATCHES, RING_BYTES,
+    counter, event_kind, is_refusal, watch_tag, CgroupPath, CgroupRecord, Event, SyscallBits,
+    BITMAP_WORDS, CGROUP_PATH_LEN, ENTERED_SLOTS, MAX_PARENTS, MAX_SYSCALLS, MAX_TARGETS,
+    MAX_WATCHES, RING_BYTES,
 };
 
 // Set by user space before loading (read-only data, so the verifier sees them as constants).

@@ -14,7 +14,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Record(args) => {
             privileges::check()?;
             let summary = recorder::record(args.into_config()).await?;
-            print!("{summary}");
+            print!("{}", summary.text);
+            if !summary.missing.is_empty() {
+                anyhow::bail!(
+                    "no profile for {}: never seen running",
+                    summary.missing.join(", ")
+                );
+            }
         }
     }
     Ok(())

@@ -154,8 +154,16 @@ fn say(line: &str) {
     println!("{} {line}", report::clock(SystemTime::now()));
 }
 
-/// Runs a whole recording session and returns the summary text.
-pub async fn record(cfg: RecordConfig) -> Result<String, RecordError> {
+/// The end of a session.
+pub struct Summary {
+    /// What to print.
+    pub text: String,
+    /// Targets that never ran while recording, so have no profile.
+    pub missing: Vec<String>,
+}
+
+/// Runs a whole recording session.
+pub async fn record(cfg: RecordConfig) -> Result<Summary, RecordError> {
     if cfg.targets.is_empty() {
         return Err(RecordError::NoTargets);
     }
@@ -599,13 +607,20 @@ impl Session {
                         Some(Ok(ev)) if ev.action == "create" => self.on_created(&ev.id, &ev.name)?,
                         Some(Ok(_)) => {}
                         Some(Err(e)) => {
-                            eprintln!("seccomp-tracer: Docker events: {e}; no longer following re-created containers");
+                            eprintln!("seccomp-tracer: Docker events: {e}; reconnecting");
                             lifecycle = None;
                         }
                         None => lifecycle = None,
                     }
                 }
-                _ = expiry.tick() => self.expire_provisional()?,
+                _ = expiry.tick() => {
+                    self.expire_provisional()?;
+                    // Lost the event stream (dockerd restarted?): subscribe again. Restarts in
+                    // the gap are still followed by the kernel; re-creations resume from here.
+                    if lifecycle.is_none() {
+                        lifecycle = self.docker.as_ref().map(|(c, _)| Box::pin(c.lifecycle()));
+                    }
+                }
                 _ = checkpoint.tick() => {
                     if std::mem::take(&mut self.dirty) {
                         self.write_profiles()?;
@@ -670,15 +685,17 @@ impl Session {
         Ok(())
     }
 
-    fn finish(self) -> Result<String, RecordError> {
+    fn finish(self) -> Result<Summary, RecordError> {
         self.write_profiles()?;
         let mut out = String::from("\n");
+        let mut missing = Vec::new();
         for t in &self.targets {
             if t.live.is_empty() && t.fresh + t.restarts == 0 {
                 out.push_str(&format!(
                     "{}: never seen running; no profile written\n",
                     t.label
                 ));
+                missing.push(t.label.clone());
                 continue;
             }
             let (learned, c) = self.compose(t)?;
@@ -706,6 +723,6 @@ impl Session {
         }
         out.push_str(&report::counters_summary(&self.tracer.counters()?));
         out.push('\n');
-        Ok(out)
+        Ok(Summary { text: out, missing })
     }
 }

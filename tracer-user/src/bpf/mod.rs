@@ -166,8 +166,7 @@ impl Tracer {
         let watch = HashMap::try_from(take("WATCH")?).map_err(map_err("WATCH"))?;
         let counters = PerCpuArray::try_from(take("COUNTERS")?).map_err(map_err("COUNTERS"))?;
         let ring = RingBuf::try_from(take("EVENTS")?).map_err(map_err("EVENTS"))?;
-        let parent_lens =
-            Array::try_from(take("PARENT_LENS")?).map_err(map_err("PARENT_LENS"))?;
+        let parent_lens = Array::try_from(take("PARENT_LENS")?).map_err(map_err("PARENT_LENS"))?;
 
         for name in ["sys_enter", "sys_exit"] {
             let attach_err = |e: aya::programs::ProgramError| BpfError::Attach {

@@ -254,8 +254,14 @@ impl DockerClient {
     /// Removes the stopped containers that carry `label` (key=value).
     pub async fn remove_exited(&self, label: (&str, &str)) -> Result<(), TargetError> {
         let filters = HashMap::from([
-            ("label".to_string(), vec![format!("{}={}", label.0, label.1)]),
-            ("status".to_string(), vec!["exited".to_string(), "created".to_string()]),
+            (
+                "label".to_string(),
+                vec![format!("{}={}", label.0, label.1)],
+            ),
+            (
+                "status".to_string(),
+                vec!["exited".to_string(), "created".to_string()],
+            ),
         ]);
         let opts = ListContainersOptions {
             all: true,

@@ -24,6 +24,9 @@ pub struct Cli {
 pub enum Command {
     /// Record what containers (or cgroups) call until Ctrl-C/SIGTERM, then write profiles.
     Record(RecordArgs),
+    /// Benchmark helper: attach only an empty program to sys_enter until Ctrl-C/SIGTERM.
+    #[command(hide = true)]
+    Floor,
 }
 
 #[derive(Debug, Args)]
@@ -104,7 +107,9 @@ mod tests {
             "--exclude-refused",
             "--restart",
         ]);
-        let Command::Record(args) = cli.command;
+        let Command::Record(args) = cli.command else {
+            panic!("not record");
+        };
         let cfg = args.into_config();
         assert_eq!(
             cfg.targets,

@@ -5,9 +5,11 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use seccomp_tracer::{
+    bpf,
     cli::{Cli, Command},
     privileges, recorder,
 };
+use tokio::signal::unix::{signal, SignalKind};
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
@@ -20,6 +22,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     "no profile for {}: never seen running",
                     summary.missing.join(", ")
                 );
+            }
+        }
+        Command::Floor => {
+            privileges::check()?;
+            let _attached = bpf::attach_floor()?;
+            let mut term = signal(SignalKind::terminate())?;
+            let mut int = signal(SignalKind::interrupt())?;
+            println!("floor program attached");
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
             }
         }
     }

@@ -28,6 +28,8 @@ enum Task {
         /// Only the tests whose name contains this.
         filter: Option<String>,
     },
+    /// Setup, build, then measure the per-syscall overhead and write BENCHMARKS.md.
+    Bench,
     /// cargo fmt --check and clippy.
     Lint,
 }
@@ -97,6 +99,11 @@ fn main() -> Result<()> {
             // One Docker engine and one set of kernel programs at a time.
             e2e.arg("--test-threads=1").env("SECCOMP_TRACER", bin);
             run(&mut e2e)
+        }
+        Task::Bench => {
+            script("setup.sh")?;
+            build()?;
+            script("bench.sh")
         }
         Task::Lint => {
             run(cargo().args(["fmt", "--all", "--check"]))?;

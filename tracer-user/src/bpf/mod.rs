@@ -122,6 +122,25 @@ impl KernelLayout {
     }
 }
 
+/// Attaches only the empty `floor` program to sys_enter (benchmark baseline); detached on drop.
+pub fn attach_floor() -> Result<Ebpf, BpfError> {
+    let mut ebpf = EbpfLoader::new()
+        .load(crate::EBPF_OBJECT)
+        .map_err(|e| BpfError::Load(format!("{e:#}")))?;
+    let attach_err = |e: aya::programs::ProgramError| BpfError::Attach {
+        program: "floor",
+        detail: format!("{e:#}"),
+    };
+    let prog: &mut RawTracePoint = ebpf
+        .program_mut("floor")
+        .ok_or(BpfError::Load("program floor missing".into()))?
+        .try_into()
+        .map_err(attach_err)?;
+    prog.load().map_err(attach_err)?;
+    prog.attach("sys_enter").map_err(attach_err)?;
+    Ok(ebpf)
+}
+
 /// Totals of the per-CPU counters.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Counters {

@@ -69,6 +69,13 @@ run; strace runs a hundredth of that). Configurations alternate within each roun
 
 $table
 
+Where the time goes (measured once, 2026-11-24, same machine, 3 rounds): with the sys_exit
+program detached, "other" fell from 1.11x to 1.06x the floor and "traced" from 1.20x to
+1.14x. So about half of the tax on the rest of the host is the sys_exit tracepoint itself
+(refusal detection; its program returns after one inlined array lookup for untraced tasks),
+and the other half the cgroup-id helper and hash lookup of sys_enter's filter. This VM's
+syscalls are slow (~770 ns for getppid), so the absolute overheads are ~70-170 ns.
+
 Machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), kernel $(uname -r).
 Measured on $(date -u +%Y-%m-%d).
 MD

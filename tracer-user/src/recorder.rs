@@ -558,6 +558,8 @@ impl Session {
             .map_err(|e| std::io::Error::other(e.to_string()))?;
         let mut sigterm = signal(SignalKind::terminate())?;
         let mut sigint = signal(SignalKind::interrupt())?;
+        // A dropped SSH session must not lose the recording either.
+        let mut sighup = signal(SignalKind::hangup())?;
         let deadline = self.cfg.duration.map(|d| tokio::time::Instant::now() + d);
         let mut checkpoint = tokio::time::interval(self.cfg.checkpoint);
         checkpoint.tick().await;
@@ -628,6 +630,7 @@ impl Session {
                 }
                 _ = sigint.recv() => break,
                 _ = sigterm.recv() => break,
+                _ = sighup.recv() => break,
                 _ = sleep_until => break,
             }
         }

@@ -667,3 +667,121 @@ fn cgroup_target_records_a_process_outside_docker() {
     assert!(allowed.contains("getcpu"), "{text}");
     assert!(text.contains("without a seccomp filter"), "{text}");
 }
+
+/// An OCI bundle around the busybox image's root filesystem, running `sh -c script` under
+/// `seccomp` (a runtime-spec `linux.seccomp` object); returns runc's output and success.
+fn runc_run(dir: &Path, id: &str, script: &str, seccomp: &serde_json::Value) -> (String, bool) {
+    let bundle = dir.join(format!("bundle-{id}"));
+    std::fs::create_dir_all(&bundle).expect("bundle dir");
+    let out = sh(Command::new("runc").arg("spec").current_dir(&bundle));
+    assert!(
+        out.status.success(),
+        "runc spec: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let path = bundle.join("config.json");
+    let mut config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("config")).expect("json");
+    config["root"]["path"] = "/var/tmp/seccomp-tracer-images/busybox".into();
+    config["root"]["readonly"] = true.into();
+    config["process"]["terminal"] = false.into();
+    config["process"]["args"] = serde_json::json!(["/bin/sh", "-c", script]);
+    config["linux"]["seccomp"] = seccomp.clone();
+    std::fs::write(&path, serde_json::to_vec(&config).expect("json")).expect("write config");
+    let _ = Command::new("runc").args(["delete", "-f", id]).output();
+    let out = sh(Command::new("runc")
+        .args(["run", "-b"])
+        .arg(&bundle)
+        .arg(id));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (text, out.status.success())
+}
+
+#[test]
+fn oci_format_is_accepted_by_runc_and_kubernetes_format_is_a_seccompprofile() {
+    preflight();
+    let name = "st-e2e-oci";
+    let _c = cleanup(&[name]);
+    let dir = workdir("oci");
+    let script = format!(
+        "while true; do /probe direct {}; sleep 0.2; done",
+        nr("getcpu")
+    );
+    busybox(name, &script, None);
+    let oci = dir.join("oci.json");
+    let rec = Recording::start(
+        &[
+            name,
+            "--restart",
+            "--format",
+            "oci",
+            "-o",
+            oci.to_str().unwrap(),
+        ],
+        &dir,
+    );
+    let mut rec = rec;
+    rec.wait_for("new instance", Duration::from_secs(60));
+    rec.wait_for(" getcpu", Duration::from_secs(30));
+    let out = rec.stop();
+    let seccomp: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&oci).expect("profile")).expect("json");
+    assert!(
+        seccomp["architectures"].is_array() && seccomp.get("archMap").is_none(),
+        "{out}"
+    );
+    // runc takes it as linux.seccomp: the workload runs, an unseen call gets EPERM.
+    let work = format!("/probe direct {}", nr("getcpu"));
+    let (text, ok) = runc_run(&dir, "st-e2e-oci-ok", &work, &seccomp);
+    assert!(
+        ok && text.contains("errno=0"),
+        "runc under the OCI profile: {text}"
+    );
+    let (text, _) = runc_run(
+        &dir,
+        "st-e2e-oci-refused",
+        &format!("/rawcall {}", nr("mincore")),
+        &seccomp,
+    );
+    assert!(
+        text.contains("errno=1"),
+        "mincore not refused under the OCI profile: {text}"
+    );
+
+    // The same recording as a Kubernetes resource, and the kubelet file next to it.
+    let merged = dir.join("web.json");
+    let out = tracer(
+        &[
+            "merge",
+            oci.to_str().unwrap(),
+            oci.to_str().unwrap(),
+            "--format",
+            "kubernetes",
+            "-o",
+            merged.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let k: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&merged).expect("k8s")).expect("json");
+    assert_eq!(
+        k["apiVersion"],
+        "security-profiles-operator.x-k8s.io/v1beta1"
+    );
+    assert_eq!(k["kind"], "SeccompProfile");
+    assert_eq!(k["spec"]["defaultAction"], "SCMP_ACT_ERRNO");
+    assert!(k["spec"]["syscalls"][0]["names"]
+        .as_array()
+        .is_some_and(|n| n.len() > 20));
+    let explained = tracer(&["explain", merged.to_str().unwrap()], &[]);
+    assert!(String::from_utf8_lossy(&explained.stdout).contains("Docker's default allows"));
+}

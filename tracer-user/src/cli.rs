@@ -5,9 +5,32 @@ use std::{path::PathBuf, time::Duration};
 use clap::{Args, Parser, Subcommand};
 
 use crate::{
+    profile::formats::Format,
     recorder::{Output, RecordConfig},
     target::TargetSpec,
 };
+
+/// `--format`
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum FormatArg {
+    /// Docker/moby JSON (`docker run --security-opt seccomp=FILE`)
+    Docker,
+    /// OCI runtime-spec `linux.seccomp` (runc, crun, podman config.json)
+    Oci,
+    /// Security Profiles Operator SeccompProfile, plus `<name>.kubelet.json` for kubelet's
+    /// seccomp/ directory
+    Kubernetes,
+}
+
+impl From<FormatArg> for Format {
+    fn from(f: FormatArg) -> Self {
+        match f {
+            FormatArg::Docker => Format::Docker,
+            FormatArg::Oci => Format::Oci,
+            FormatArg::Kubernetes => Format::Kubernetes,
+        }
+    }
+}
 
 #[derive(Debug, Parser)]
 #[command(
@@ -24,6 +47,22 @@ pub struct Cli {
 pub enum Command {
     /// Record what containers (or cgroups) call until Ctrl-C/SIGTERM, then write profiles.
     Record(RecordArgs),
+    /// Union of profiles (replicas, several runs) in one file.
+    Merge {
+        /// Profiles of any format.
+        #[arg(required = true, num_args = 2..)]
+        profiles: Vec<PathBuf>,
+        #[arg(short, long, value_name = "FILE")]
+        output: PathBuf,
+        /// Default: the format of the first profile.
+        #[arg(long, value_enum)]
+        format: Option<FormatArg>,
+    },
+    /// What one profile allows that the other does not.
+    Diff { a: PathBuf, b: PathBuf },
+    /// A profile against Docker's default: what it allows beyond it, why the default refuses
+    /// those, and the capability that would allow them instead.
+    Explain { profile: PathBuf },
     /// Benchmark helper: attach only an empty program to sys_enter until Ctrl-C/SIGTERM.
     #[command(hide = true)]
     Floor,
@@ -61,6 +100,13 @@ pub struct RecordArgs {
     /// Rewrite the profiles every SECS while recording, so a crash loses little.
     #[arg(long, value_name = "SECS", default_value_t = 30)]
     pub checkpoint: u64,
+    /// Profile format.
+    #[arg(long, value_enum, default_value = "docker")]
+    pub format: FormatArg,
+    /// Profile whose default action logs (SCMP_ACT_LOG) instead of refusing: the next run
+    /// shows in the kernel log what it misses instead of breaking.
+    #[arg(long)]
+    pub complain: bool,
 }
 
 impl RecordArgs {
@@ -81,6 +127,8 @@ impl RecordArgs {
             restart: self.restart,
             wait: self.wait,
             checkpoint: Duration::from_secs(self.checkpoint.max(1)),
+            format: self.format.into(),
+            complain: self.complain,
         }
     }
 }
@@ -106,6 +154,8 @@ mod tests {
             "5",
             "--exclude-refused",
             "--restart",
+            "--format",
+            "oci",
         ]);
         let Command::Record(args) = cli.command else {
             panic!("not record");
@@ -122,5 +172,7 @@ mod tests {
         );
         assert_eq!(cfg.duration, Some(Duration::from_secs(5)));
         assert!(!cfg.include_refused && cfg.runtime_baseline && cfg.restart && !cfg.wait);
+        assert_eq!(cfg.format, Format::Oci);
+        assert!(!cfg.complain);
     }
 }

@@ -7,6 +7,7 @@ pub mod cli;
 pub mod output;
 pub mod privileges;
 pub mod profile;
+pub mod profiles;
 pub mod recorder;
 pub mod report;
 pub mod syscalls;

@@ -7,7 +7,10 @@ use clap::Parser;
 use seccomp_tracer::{
     bpf,
     cli::{Cli, Command},
-    privileges, recorder,
+    privileges,
+    profile::formats,
+    profiles, recorder,
+    syscalls::Arch,
 };
 use tokio::signal::unix::{signal, SignalKind};
 
@@ -23,6 +26,46 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     summary.missing.join(", ")
                 );
             }
+        }
+        Command::Merge {
+            profiles: paths,
+            output,
+            format,
+        } => {
+            let arch = Arch::host().ok_or_else(|| anyhow::anyhow!("unsupported architecture"))?;
+            let mut loaded = Vec::new();
+            for p in &paths {
+                loaded.push(profiles::load(p)?);
+            }
+            let format = format.map(Into::into).unwrap_or(loaded[0].0);
+            let merged = formats::merge(loaded.iter().map(|(_, p)| p));
+            let name = output
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            recorder::write_json(&output, &formats::render(format, arch, &name, &merged))?;
+            println!(
+                "{}: {} syscalls allowed (union of {} profiles)",
+                output.display(),
+                merged.allowed.len(),
+                paths.len()
+            );
+        }
+        Command::Diff { a, b } => {
+            let (_, pa) = profiles::load(&a)?;
+            let (_, pb) = profiles::load(&b)?;
+            print!(
+                "{}",
+                profiles::diff(&pa, &pb, &a.display().to_string(), &b.display().to_string())
+            );
+        }
+        Command::Explain { profile } => {
+            let arch = Arch::host().ok_or_else(|| anyhow::anyhow!("unsupported architecture"))?;
+            let (_, p) = profiles::load(&profile)?;
+            print!(
+                "{}",
+                profiles::explain(&p, arch, &profile.display().to_string())
+            );
         }
         Command::Floor => {
             privileges::check()?;
@@ -51,7 +94,8 @@ fn main() -> ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("seccomp-tracer: {e:#}");
+            // Every error's message already carries its cause: print it once.
+            eprintln!("seccomp-tracer: {e}");
             ExitCode::FAILURE
         }
     }

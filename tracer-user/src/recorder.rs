@@ -20,7 +20,11 @@ use crate::{
     baseline::{self, BaselineError},
     bpf::{BpfError, EventReader, KernelLayout, Tracer},
     output::{self, OutputError},
-    profile::{compose, docker as docker_profile, ComposeOptions, Learned, SyscallSet},
+    profile::{
+        compose,
+        formats::{self, Format, Profile},
+        ComposeOptions, Learned, SyscallSet,
+    },
     report::{self, Startup, TargetReport},
     syscalls::Arch,
     target::{
@@ -69,6 +73,9 @@ pub struct RecordConfig {
     pub wait: bool,
     /// How often profiles are rewritten while recording, so a crash loses little.
     pub checkpoint: Duration,
+    pub format: Format,
+    /// Log what is not allowed instead of refusing it.
+    pub complain: bool,
 }
 
 /// One thing being recorded, across all its instances (cgroups).
@@ -141,6 +148,23 @@ fn label_of(spec: &TargetSpec) -> String {
             .to_string(),
         TargetSpec::Pid(p) => format!("pid-{p}"),
     }
+}
+
+/// `web.json` -> `web.kubelet.json`
+pub fn kubelet_path(output: &Path) -> PathBuf {
+    let stem = output
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    output.with_file_name(format!("{stem}.kubelet.json"))
+}
+
+/// Pretty JSON with a final newline, written atomically.
+pub fn write_json(path: &Path, doc: &serde_json::Value) -> Result<(), RecordError> {
+    let mut text = serde_json::to_vec_pretty(doc).map_err(std::io::Error::other)?;
+    text.push(b'\n');
+    output::write_atomic(path, &text)?;
+    Ok(())
 }
 
 fn display_name(arch: Arch, nr: u32) -> String {
@@ -680,10 +704,22 @@ impl Session {
                 continue;
             }
             let (_, c) = self.compose(t)?;
-            let doc = docker_profile::profile(self.arch, &c.allowed);
-            let mut text = serde_json::to_vec_pretty(&doc).map_err(std::io::Error::other)?;
-            text.push(b'\n');
-            output::write_atomic(&t.output, &text)?;
+            let profile = Profile {
+                allowed: c.allowed.iter().map(|n| n.to_string()).collect(),
+                refused: c.refused_included.iter().map(|n| n.to_string()).collect(),
+                complain: self.cfg.complain,
+            };
+            write_json(
+                &t.output,
+                &formats::render(self.cfg.format, self.arch, &t.label, &profile),
+            )?;
+            if self.cfg.format == Format::Kubernetes {
+                // What kubelet's seccomp/ directory takes (through containerd or CRI-O).
+                write_json(
+                    &kubelet_path(&t.output),
+                    &formats::render(Format::Docker, self.arch, &t.label, &profile),
+                )?;
+            }
         }
         Ok(())
     }

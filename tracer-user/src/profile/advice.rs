@@ -37,7 +37,11 @@ pub fn docker_default(name: &str) -> Option<Advice> {
             Some("SYS_ADMIN"),
         ),
         "clock_adjtime" | "clock_settime" | "settimeofday" | "stime" => a(TIME, Some("SYS_TIME")),
-        "clone" | "unshare" => a(NAMESPACES, Some("SYS_ADMIN")),
+        "clone" => a(
+            "allowed by Docker's default only without namespace flags (CLONE_NEW*)",
+            Some("SYS_ADMIN"),
+        ),
+        "unshare" => a(NAMESPACES, Some("SYS_ADMIN")),
         "setns" => a("joins a namespace", Some("SYS_ADMIN")),
         "create_module" | "get_kernel_syms" | "query_module" => a(OBSOLETE, None),
         "delete_module" | "finit_module" | "init_module" => a(MODULES, Some("SYS_MODULE")),
@@ -82,7 +86,7 @@ pub fn docker_default(name: &str) -> Option<Advice> {
 
 /// One line for a refused call: why it was refused and how to allow it with least privilege.
 pub fn refusal_hint(name: &str) -> String {
-    if super::docker::ENOSYS_FALLBACK.contains(&name) {
+    if super::formats::ENOSYS_FALLBACK.contains(&name) {
         return "answered with ENOSYS so that libc falls back to an older call: harmless; the \
                 learned profile allows it (or answers ENOSYS with --exclude-refused)"
             .into();
@@ -101,6 +105,16 @@ pub fn refusal_hint(name: &str) -> String {
         }) => format!("{reason}; no capability allows it under Docker's default profile: use the learned profile"),
         None => "refused by the container's current profile; the learned profile allows it".into(),
     }
+}
+
+/// The names Docker's default profile allows unconditionally on `arch` (the table less the
+/// calls it refuses or allows only with a capability or argument rule).
+pub fn docker_default_allows(
+    arch: crate::syscalls::Arch,
+) -> std::collections::BTreeSet<&'static str> {
+    arch.names()
+        .filter(|n| docker_default(n).is_none())
+        .collect()
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! documents for each platform. Nothing here does I/O.
 
 pub mod advice;
-pub mod docker;
+pub mod formats;
 mod set;
 
 use std::collections::BTreeSet;

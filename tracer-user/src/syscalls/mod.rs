@@ -39,6 +39,11 @@ impl Arch {
             .map(|i| t[i].1)
     }
 
+    /// Every name in the table.
+    pub fn names(self) -> impl Iterator<Item = &'static str> {
+        self.table().iter().map(|&(_, n)| n)
+    }
+
     /// Number of syscall `name`, if this ABI has it.
     pub fn number(self, name: &str) -> Option<u32> {
         self.table()

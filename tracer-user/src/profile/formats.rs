@@ -1,0 +1,299 @@
+//! Pure: one learned profile rendered for each platform (Docker/moby JSON, OCI runtime-spec
+//! `linux.seccomp`, Kubernetes Security Profiles Operator resource), and read back from any
+//! of them for merge, diff and explain.
+
+use std::collections::BTreeSet;
+
+use serde_json::{json, Map, Value};
+use thiserror::Error;
+
+use crate::syscalls::Arch;
+
+/// errno for everything not allowed; Docker's own default (EPERM).
+pub const DEFAULT_ERRNO: u32 = 1;
+const ENOSYS: u32 = 38;
+
+/// Calls that must fail with ENOSYS rather than EPERM when not allowed, because libc falls back
+/// to an older call only on ENOSYS (glibc's pthread_create uses clone3, then clone).
+pub const ENOSYS_FALLBACK: &[&str] = &["clone3"];
+pub const SPO_API_VERSION: &str = "security-profiles-operator.x-k8s.io/v1beta1";
+const REFUSED_COMMENT: &str = "refused by the profile in force while recording";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// moby JSON for `docker run --security-opt seccomp=FILE` (also what kubelet's
+    /// `seccomp/` directory takes through containerd and CRI-O)
+    Docker,
+    /// OCI runtime-spec `linux.seccomp` object, for runc/crun/podman `config.json`
+    Oci,
+    /// Security Profiles Operator `SeccompProfile` resource
+    Kubernetes,
+}
+
+/// What a profile says, independent of its format.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Profile {
+    /// Allowed unconditionally.
+    pub allowed: BTreeSet<String>,
+    /// Of `allowed`, those refused by the profile in force while recording.
+    pub refused: BTreeSet<String>,
+    /// Log instead of refusing what is not allowed (SCMP_ACT_LOG).
+    pub complain: bool,
+}
+
+#[derive(Debug, Error)]
+pub enum FormatError {
+    #[error("not a seccomp profile: {0}")]
+    NotAProfile(&'static str),
+}
+
+fn rules(arch: Arch, p: &Profile) -> Vec<Value> {
+    let learned: Vec<&String> = p
+        .allowed
+        .iter()
+        .filter(|n| !p.refused.contains(*n))
+        .collect();
+    let mut rules = vec![json!({ "names": learned, "action": "SCMP_ACT_ALLOW" })];
+    let refused: Vec<&String> = p
+        .allowed
+        .iter()
+        .filter(|n| p.refused.contains(*n))
+        .collect();
+    if !refused.is_empty() {
+        rules.push(
+            json!({ "names": refused, "action": "SCMP_ACT_ALLOW", "comment": REFUSED_COMMENT }),
+        );
+    }
+    let fallbacks: Vec<&str> = ENOSYS_FALLBACK
+        .iter()
+        .copied()
+        .filter(|n| !p.allowed.contains(*n) && arch.number(n).is_some())
+        .collect();
+    if !fallbacks.is_empty() {
+        rules.push(json!({ "names": fallbacks, "action": "SCMP_ACT_ERRNO", "errnoRet": ENOSYS }));
+    }
+    rules
+}
+
+fn defaults(p: &Profile, doc: &mut Map<String, Value>) {
+    if p.complain {
+        doc.insert("defaultAction".into(), json!("SCMP_ACT_LOG"));
+    } else {
+        doc.insert("defaultAction".into(), json!("SCMP_ACT_ERRNO"));
+        doc.insert("defaultErrnoRet".into(), json!(DEFAULT_ERRNO));
+    }
+}
+
+fn arch_list(arch: Arch) -> Vec<&'static str> {
+    let (main, subs) = arch.docker_arches();
+    std::iter::once(main).chain(subs.iter().copied()).collect()
+}
+
+/// The document for `format`; `name` names the Kubernetes resource.
+pub fn render(format: Format, arch: Arch, name: &str, p: &Profile) -> Value {
+    let mut doc = Map::new();
+    defaults(p, &mut doc);
+    match format {
+        Format::Docker => {
+            let (main, subs) = arch.docker_arches();
+            doc.insert(
+                "archMap".into(),
+                json!([{ "architecture": main, "subArchitectures": subs }]),
+            );
+            doc.insert("syscalls".into(), json!(rules(arch, p)));
+            Value::Object(doc)
+        }
+        Format::Oci => {
+            doc.insert("architectures".into(), json!(arch_list(arch)));
+            // The runtime spec has no comments on rules.
+            let mut r = rules(arch, p);
+            r.iter_mut().for_each(|r| {
+                r.as_object_mut().map(|o| o.remove("comment"));
+            });
+            doc.insert("syscalls".into(), json!(r));
+            Value::Object(doc)
+        }
+        Format::Kubernetes => {
+            doc.insert("architectures".into(), json!(arch_list(arch)));
+            let mut r = rules(arch, p);
+            r.iter_mut().for_each(|r| {
+                r.as_object_mut().map(|o| o.remove("comment"));
+            });
+            doc.insert("syscalls".into(), json!(r));
+            json!({
+                "apiVersion": SPO_API_VERSION,
+                "kind": "SeccompProfile",
+                "metadata": { "name": kube_name(name) },
+                "spec": doc,
+            })
+        }
+    }
+}
+
+/// A valid Kubernetes object name (RFC 1123 subdomain) from a container name.
+pub fn kube_name(name: &str) -> String {
+    let mut out: String = name
+        .to_ascii_lowercase()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    out = out
+        .trim_matches(|c: char| !c.is_ascii_alphanumeric())
+        .to_string();
+    out.truncate(253);
+    if out.is_empty() {
+        "profile".into()
+    } else {
+        out
+    }
+}
+
+/// Reads a profile in any of the formats (an OCI `config.json` too).
+pub fn parse(doc: &Value) -> Result<(Format, Profile), FormatError> {
+    let (format, body) = if doc["kind"] == "SeccompProfile" {
+        (Format::Kubernetes, &doc["spec"])
+    } else if doc["linux"]["seccomp"].is_object() {
+        (Format::Oci, &doc["linux"]["seccomp"])
+    } else if doc["archMap"].is_array() {
+        (Format::Docker, doc)
+    } else if doc["defaultAction"].is_string() {
+        (Format::Oci, doc)
+    } else {
+        return Err(FormatError::NotAProfile("no defaultAction"));
+    };
+    let default = body["defaultAction"]
+        .as_str()
+        .ok_or(FormatError::NotAProfile("no defaultAction"))?;
+    let mut p = Profile {
+        complain: default == "SCMP_ACT_LOG",
+        ..Default::default()
+    };
+    for rule in body["syscalls"].as_array().into_iter().flatten() {
+        let unconditional = rule["args"].as_array().is_none_or(|a| a.is_empty())
+            && rule["includes"].as_object().is_none_or(|o| o.is_empty());
+        if rule["action"] != "SCMP_ACT_ALLOW" || !unconditional {
+            continue;
+        }
+        let names = rule["names"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .chain(rule.get("name"))
+            .filter_map(Value::as_str)
+            .map(String::from);
+        for n in names {
+            if rule["comment"] == REFUSED_COMMENT {
+                p.refused.insert(n.clone());
+            }
+            p.allowed.insert(n);
+        }
+    }
+    Ok((format, p))
+}
+
+/// Union of profiles (replicas, several runs): allowed anywhere is allowed.
+pub fn merge<'a>(profiles: impl IntoIterator<Item = &'a Profile>) -> Profile {
+    let mut out = Profile::default();
+    for p in profiles {
+        out.allowed.extend(p.allowed.iter().cloned());
+        out.refused.extend(p.refused.iter().cloned());
+        out.complain |= p.complain;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn profile(names: &[&str], refused: &[&str]) -> Profile {
+        Profile {
+            allowed: names.iter().chain(refused).map(|s| s.to_string()).collect(),
+            refused: refused.iter().map(|s| s.to_string()).collect(),
+            complain: false,
+        }
+    }
+
+    #[test]
+    fn every_format_round_trips() {
+        let p = profile(&["read", "write"], &["mbind"]);
+        for f in [Format::Docker, Format::Oci, Format::Kubernetes] {
+            let doc = render(f, Arch::X86_64, "web", &p);
+            let (format, back) = parse(&doc).unwrap();
+            assert_eq!(format, f);
+            assert_eq!(back.allowed, p.allowed, "{f:?}");
+            if f == Format::Docker {
+                assert_eq!(back.refused, p.refused);
+            }
+        }
+    }
+
+    #[test]
+    fn oci_and_kubernetes_shapes() {
+        let p = profile(&["read"], &[]);
+        let oci = render(Format::Oci, Arch::X86_64, "web", &p);
+        assert_eq!(
+            oci["architectures"],
+            json!(["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"])
+        );
+        assert_eq!(oci["defaultErrnoRet"], 1);
+        assert!(oci.get("archMap").is_none());
+        let k = render(Format::Kubernetes, Arch::X86_64, "My_Web", &p);
+        assert_eq!(k["apiVersion"], SPO_API_VERSION);
+        assert_eq!(k["kind"], "SeccompProfile");
+        assert_eq!(k["metadata"]["name"], "my-web");
+        assert_eq!(k["spec"]["syscalls"][0]["names"], json!(["read"]));
+        assert_eq!(k["spec"]["syscalls"][1]["errnoRet"], 38);
+    }
+
+    #[test]
+    fn complain_logs_instead_of_refusing() {
+        let p = Profile {
+            complain: true,
+            ..profile(&["read"], &[])
+        };
+        let d = render(Format::Docker, Arch::X86_64, "x", &p);
+        assert_eq!(d["defaultAction"], "SCMP_ACT_LOG");
+        assert!(d.get("defaultErrnoRet").is_none());
+        assert!(parse(&d).unwrap().1.complain);
+    }
+
+    #[test]
+    fn parses_docker_default_style_rules() {
+        let doc = json!({
+            "defaultAction": "SCMP_ACT_ERRNO",
+            "archMap": [],
+            "syscalls": [
+                { "names": ["read", "write"], "action": "SCMP_ACT_ALLOW", "args": [] },
+                { "names": ["personality"], "action": "SCMP_ACT_ALLOW",
+                  "args": [{ "index": 0, "value": 0, "op": "SCMP_CMP_EQ" }] },
+                { "names": ["mbind"], "action": "SCMP_ACT_ALLOW", "includes": { "caps": ["CAP_SYS_NICE"] } },
+                { "name": "getpid", "action": "SCMP_ACT_ALLOW" }
+            ]
+        });
+        let (_, p) = parse(&doc).unwrap();
+        assert_eq!(
+            p.allowed.iter().map(String::as_str).collect::<Vec<_>>(),
+            ["getpid", "read", "write"]
+        );
+        assert!(parse(&json!({"x": 1})).is_err());
+    }
+
+    #[test]
+    fn merge_is_a_union() {
+        let m = merge([&profile(&["read"], &[]), &profile(&["write"], &["mbind"])]);
+        assert_eq!(m, profile(&["read", "write"], &["mbind"]));
+    }
+
+    #[test]
+    fn kube_names() {
+        assert_eq!(kube_name("/Web_1"), "web-1");
+        assert_eq!(kube_name("___"), "profile");
+    }
+}

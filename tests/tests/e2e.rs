@@ -785,3 +785,48 @@ fn oci_format_is_accepted_by_runc_and_kubernetes_format_is_a_seccompprofile() {
     let explained = tracer(&["explain", merged.to_str().unwrap()], &[]);
     assert!(String::from_utf8_lossy(&explained.stdout).contains("Docker's default allows"));
 }
+
+#[test]
+fn run_traces_a_command_and_its_descendants_and_passes_its_exit_status() {
+    preflight();
+    let dir = workdir("run");
+    let profile = dir.join("sh.json");
+    let probe = "/var/tmp/seccomp-tracer-images/bin/probe";
+    let script = format!(
+        "{probe} thread {} child {} >/dev/null; ({probe} direct {} >/dev/null &); exit 7",
+        nr("getcpu"),
+        nr("sysinfo"),
+        nr("times")
+    );
+    let out = tracer(
+        &[
+            "run",
+            "-o",
+            profile.to_str().unwrap(),
+            "--",
+            "sh",
+            "-c",
+            &script,
+        ],
+        &[],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(7),
+        "exit status not passed through: {err}"
+    );
+    let allowed = allowed_names(&profile);
+    // From the first syscall (execve) on, in every thread, child and background grandchild.
+    for call in ["execve", "getcpu", "sysinfo", "times", "exit_group"] {
+        assert!(allowed.contains(call), "{call} missing: {err}");
+    }
+    assert!(err.contains("startup: observed"), "{err}");
+    let out = tracer(&["run", "--", "/nonexistent-program"], &[]);
+    assert!(!out.status.success());
+    assert!(
+        !Path::new("nonexistent-program.json").exists(),
+        "empty profile left behind"
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("starting `/nonexistent-program`"));
+}

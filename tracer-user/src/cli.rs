@@ -47,6 +47,9 @@ pub struct Cli {
 pub enum Command {
     /// Record what containers (or cgroups) call until Ctrl-C/SIGTERM, then write profiles.
     Record(RecordArgs),
+    /// Trace CMD and all its descendants from its first syscall (in a cgroup of its own), then
+    /// write its profile; exits with CMD's exit status.
+    Run(RunArgs),
     /// Union of profiles (replicas, several runs) in one file.
     Merge {
         /// Profiles of any format.
@@ -109,6 +112,50 @@ pub struct RecordArgs {
     pub complain: bool,
 }
 
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Profile file; default ./<program>.json
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    #[arg(long, value_enum, default_value = "docker")]
+    pub format: FormatArg,
+    /// Profile whose default action logs (SCMP_ACT_LOG) instead of refusing.
+    #[arg(long)]
+    pub complain: bool,
+    /// Leave calls refused by a filter CMD runs under out of the profile.
+    #[arg(long)]
+    pub exclude_refused: bool,
+    /// The command and its arguments.
+    #[arg(
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "CMD"
+    )]
+    pub cmd: Vec<String>,
+}
+
+impl RunArgs {
+    /// The recording part of `run` (its target is filled in by `run`).
+    pub fn split(self) -> (RecordConfig, Vec<String>) {
+        let cfg = RecordConfig {
+            targets: Vec::new(),
+            output: self.output.map_or(Output::Default, Output::Path),
+            duration: None,
+            include_refused: !self.exclude_refused,
+            runtime_baseline: false,
+            restart: false,
+            wait: false,
+            checkpoint: Duration::from_secs(30),
+            format: self.format.into(),
+            complain: self.complain,
+            label: None,
+            include_setup: true,
+        };
+        (cfg, self.cmd)
+    }
+}
+
 impl RecordArgs {
     pub fn into_config(self) -> RecordConfig {
         let mut targets: Vec<TargetSpec> = self
@@ -129,6 +176,8 @@ impl RecordArgs {
             checkpoint: Duration::from_secs(self.checkpoint.max(1)),
             format: self.format.into(),
             complain: self.complain,
+            label: None,
+            include_setup: false,
         }
     }
 }

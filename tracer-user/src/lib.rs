@@ -10,6 +10,7 @@ pub mod profile;
 pub mod profiles;
 pub mod recorder;
 pub mod report;
+pub mod run;
 pub mod syscalls;
 pub mod target;
 

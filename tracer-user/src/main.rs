@@ -14,7 +14,7 @@ use seccomp_tracer::{
 };
 use tokio::signal::unix::{signal, SignalKind};
 
-async fn run(cli: Cli) -> anyhow::Result<()> {
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Record(args) => {
             privileges::check()?;
@@ -26,6 +26,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     summary.missing.join(", ")
                 );
             }
+        }
+        Command::Run(args) => {
+            privileges::check()?;
+            let (cfg, cmd) = args.split();
+            let (summary, code) = seccomp_tracer::run::run(cfg, cmd).await?;
+            eprint!("{}", summary.text);
+            return Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)));
         }
         Command::Merge {
             profiles: paths,
@@ -79,7 +86,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
     }
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }
 
 fn main() -> ExitCode {
@@ -92,7 +99,7 @@ fn main() -> ExitCode {
         }
     };
     match runtime.block_on(run(cli)) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             // Every error's message already carries its cause: print it once.
             eprintln!("seccomp-tracer: {e}");

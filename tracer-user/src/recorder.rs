@@ -76,6 +76,10 @@ pub struct RecordConfig {
     pub format: Format,
     /// Log what is not allowed instead of refusing it.
     pub complain: bool,
+    /// Name of the (single) target, instead of one derived from it.
+    pub label: Option<String>,
+    /// Calls made without a seccomp filter count too (`run`: no runtime sets the target up).
+    pub include_setup: bool,
 }
 
 /// One thing being recorded, across all its instances (cgroups).
@@ -184,10 +188,23 @@ pub struct Summary {
     pub text: String,
     /// Targets that never ran while recording, so have no profile.
     pub missing: Vec<String>,
+    /// Files written.
+    pub written: Vec<PathBuf>,
 }
 
-/// Runs a whole recording session.
+/// Runs a whole recording session, until Ctrl-C, SIGTERM, SIGHUP or `--duration`.
 pub async fn record(cfg: RecordConfig) -> Result<Summary, RecordError> {
+    record_until(cfg, None, std::future::pending()).await
+}
+
+/// Like [`record`]; also tells `ready` once every target is traced, and stops when `stop`
+/// completes (`run` uses these to start its command only once it is watched, and to stop
+/// when it exits).
+pub async fn record_until(
+    cfg: RecordConfig,
+    ready: Option<tokio::sync::oneshot::Sender<()>>,
+    stop: impl std::future::Future<Output = ()>,
+) -> Result<Summary, RecordError> {
     if cfg.targets.is_empty() {
         return Err(RecordError::NoTargets);
     }
@@ -245,7 +262,10 @@ pub async fn record(cfg: RecordConfig) -> Result<Summary, RecordError> {
     };
     session.learn_baseline(&mut events).await?;
     session.attach()?;
-    session.run(events).await?;
+    if let Some(ready) = ready {
+        let _ = ready.send(());
+    }
+    session.run(events, stop).await?;
     session.finish()
 }
 
@@ -256,7 +276,7 @@ async fn resolve(
     docker: Option<&(DockerClient, DaemonInfo)>,
 ) -> Result<Target, RecordError> {
     let mut t = Target {
-        label: label_of(spec),
+        label: cfg.label.clone().unwrap_or_else(|| label_of(spec)),
         spec: spec.clone(),
         output: PathBuf::new(),
         container_id: None,
@@ -366,6 +386,10 @@ impl Session {
             self.tracer.watch(&path, i as u32)?;
             if let Ok(CgroupId(id)) = cgroup::id_of(&self.root, &path) {
                 self.track(i, id)?;
+                // Nothing runs in it yet: whatever will is traced from its first syscall.
+                if cgroup::is_empty(&self.root, &path) {
+                    self.targets[i].fresh += 1;
+                }
             }
         }
         let n = self.targets.len();
@@ -575,7 +599,12 @@ impl Session {
         Ok(())
     }
 
-    async fn run(&mut self, events: EventReader) -> Result<(), RecordError> {
+    async fn run(
+        &mut self,
+        events: EventReader,
+        stop: impl std::future::Future<Output = ()>,
+    ) -> Result<(), RecordError> {
+        tokio::pin!(stop);
         // SAFETY: the ring buffer's fd is owned by `events`, which the AsyncFd owns and keeps
         // open until it is deregistered (into_inner below), as register requires.
         let mut events = unsafe { AsyncFd::register(events) }
@@ -656,6 +685,7 @@ impl Session {
                 _ = sigterm.recv() => break,
                 _ = sighup.recv() => break,
                 _ = sleep_until => break,
+                _ = &mut stop => break,
             }
         }
         // Whatever is still queued is only live display; the maps hold the data.
@@ -693,43 +723,54 @@ impl Session {
             &baseline,
             ComposeOptions {
                 include_refused: self.cfg.include_refused,
+                include_setup: self.cfg.include_setup,
             },
         );
         Ok((learned, c))
     }
 
-    fn write_profiles(&self) -> Result<(), RecordError> {
-        for t in &self.targets {
-            if t.live.is_empty() && t.fresh + t.restarts == 0 {
-                continue;
-            }
-            let (_, c) = self.compose(t)?;
-            let profile = Profile {
-                allowed: c.allowed.iter().map(|n| n.to_string()).collect(),
-                refused: c.refused_included.iter().map(|n| n.to_string()).collect(),
-                complain: self.cfg.complain,
-            };
+    fn has_instance(t: &Target) -> bool {
+        !t.live.is_empty() || t.fresh + t.restarts > 0
+    }
+
+    fn write_profile(
+        &self,
+        t: &Target,
+        c: &crate::profile::Composition,
+    ) -> Result<(), RecordError> {
+        let profile = Profile {
+            allowed: c.allowed.iter().map(|n| n.to_string()).collect(),
+            refused: c.refused_included.iter().map(|n| n.to_string()).collect(),
+            complain: self.cfg.complain,
+        };
+        write_json(
+            &t.output,
+            &formats::render(self.cfg.format, self.arch, &t.label, &profile),
+        )?;
+        if self.cfg.format == Format::Kubernetes {
+            // What kubelet's seccomp/ directory takes (through containerd or CRI-O).
             write_json(
-                &t.output,
-                &formats::render(self.cfg.format, self.arch, &t.label, &profile),
+                &kubelet_path(&t.output),
+                &formats::render(Format::Docker, self.arch, &t.label, &profile),
             )?;
-            if self.cfg.format == Format::Kubernetes {
-                // What kubelet's seccomp/ directory takes (through containerd or CRI-O).
-                write_json(
-                    &kubelet_path(&t.output),
-                    &formats::render(Format::Docker, self.arch, &t.label, &profile),
-                )?;
-            }
+        }
+        Ok(())
+    }
+
+    fn write_profiles(&self) -> Result<(), RecordError> {
+        for t in self.targets.iter().filter(|t| Self::has_instance(t)) {
+            let (_, c) = self.compose(t)?;
+            self.write_profile(t, &c)?;
         }
         Ok(())
     }
 
     fn finish(self) -> Result<Summary, RecordError> {
-        self.write_profiles()?;
         let mut out = String::from("\n");
         let mut missing = Vec::new();
+        let mut written = Vec::new();
         for t in &self.targets {
-            if t.live.is_empty() && t.fresh + t.restarts == 0 {
+            if !Self::has_instance(t) {
                 out.push_str(&format!(
                     "{}: never seen running; no profile written\n",
                     t.label
@@ -737,7 +778,13 @@ impl Session {
                 missing.push(t.label.clone());
                 continue;
             }
+            // One composition for both, so the file and the summary agree.
             let (learned, c) = self.compose(t)?;
+            self.write_profile(t, &c)?;
+            written.push(t.output.clone());
+            if self.cfg.format == Format::Kubernetes {
+                written.push(kubelet_path(&t.output));
+            }
             let refused: Vec<&'static str> = learned
                 .refused
                 .iter()
@@ -762,6 +809,10 @@ impl Session {
         }
         out.push_str(&report::counters_summary(&self.tracer.counters()?));
         out.push('\n');
-        Ok(Summary { text: out, missing })
+        Ok(Summary {
+            text: out,
+            missing,
+            written,
+        })
     }
 }

@@ -53,7 +53,7 @@ pub fn target_summary(r: &TargetReport) -> String {
         c.allowed.len(),
         r.output.display()
     );
-    if c.unconfined {
+    if c.unconfined && r.is_container {
         let _ = writeln!(
             out,
             "  note: it runs without a seccomp filter, so the runtime's set-up calls could not be \

@@ -33,6 +33,9 @@ impl Learned {
 #[derive(Clone, Copy, Debug)]
 pub struct ComposeOptions {
     pub include_refused: bool,
+    /// Count calls made without a seccomp filter too. For `run`, where no container runtime
+    /// sets up the process, those are the program's own (before it installs a filter itself).
+    pub include_setup: bool,
 }
 
 /// The allowed set of a profile, and where each part came from (for the summary).
@@ -58,11 +61,10 @@ pub fn compose(
     opts: ComposeOptions,
 ) -> Composition {
     let unconfined = learned.allowed.is_empty() && !learned.setup.is_empty();
-    let mut numbers = if unconfined {
-        learned.setup.clone()
-    } else {
-        learned.allowed.clone()
-    };
+    let mut numbers = learned.allowed.clone();
+    if unconfined || opts.include_setup {
+        numbers.extend(&learned.setup);
+    }
     let learned_only = numbers.clone();
     numbers.extend(baseline);
     if opts.include_refused {
@@ -113,6 +115,7 @@ mod tests {
             &set(&["setgroups", "read"]),
             ComposeOptions {
                 include_refused: true,
+                include_setup: false,
             },
         );
         assert_eq!(
@@ -130,9 +133,25 @@ mod tests {
             &SyscallSet::default(),
             ComposeOptions {
                 include_refused: false,
+                include_setup: false,
             },
         );
         assert!(!c.allowed.contains("mbind"));
+    }
+
+    #[test]
+    fn run_counts_calls_made_before_the_programs_own_filter() {
+        let learned = Learned {
+            allowed: set(&["read"]),
+            setup: set(&["mount"]),
+            ..Default::default()
+        };
+        let opts = ComposeOptions {
+            include_refused: true,
+            include_setup: true,
+        };
+        let c = compose(Arch::X86_64, &learned, &SyscallSet::default(), opts);
+        assert!(c.allowed.contains("mount") && c.allowed.contains("read"));
     }
 
     #[test]
@@ -147,6 +166,7 @@ mod tests {
             &SyscallSet::default(),
             ComposeOptions {
                 include_refused: true,
+                include_setup: false,
             },
         );
         assert!(c.unconfined);

@@ -72,6 +72,16 @@ pub fn id_of(root: &Path, path: &str) -> Result<CgroupId, TargetError> {
     Ok(CgroupId(meta.ino()))
 }
 
+/// Whether no process is in the cgroup at `path` (relative to the cgroup2 root) or below it.
+pub fn is_empty(root: &Path, path: &str) -> bool {
+    let events = root
+        .join(path.trim_start_matches('/'))
+        .join("cgroup.events");
+    fs::read_to_string(events)
+        .map(|t| t.lines().any(|l| l.trim() == "populated 0"))
+        .unwrap_or(false)
+}
+
 /// Where Docker puts container `id`'s cgroup, given another container's path (same daemon,
 /// so same layout) or, without one, the daemon's cgroup driver and parent.
 pub fn container_path(id: &str, sibling: Option<(&str, &str)>, driver: &str) -> String {

@@ -1,0 +1,131 @@
+//! `run -- CMD`: traces a command and all its descendants from its first syscall, in a cgroup
+//! of its own, and passes its exit status through.
+
+use std::{ffi::CString, os::unix::process::ExitStatusExt, path::PathBuf, process::ExitStatus};
+
+use thiserror::Error;
+use tokio::sync::oneshot;
+
+use crate::{
+    recorder::{self, RecordConfig, RecordError, Summary},
+    target::{cgroup, TargetSpec},
+};
+
+#[derive(Debug, Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Record(#[from] RecordError),
+    #[error("creating cgroup {}: {source}", path.display())]
+    Cgroup {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("starting `{cmd}`: {source}")]
+    Spawn { cmd: String, source: std::io::Error },
+}
+
+/// The exit code a shell would report for `status`.
+pub fn exit_code(status: ExitStatus) -> i32 {
+    status
+        .code()
+        .or_else(|| status.signal().map(|s| 128 + s))
+        .unwrap_or(1)
+}
+
+/// Records `cmd` (profile named after its program) and returns the summary and its exit code.
+pub async fn run(mut cfg: RecordConfig, cmd: Vec<String>) -> Result<(Summary, i32), RunError> {
+    let root = cgroup::cgroup2_root().map_err(RecordError::from)?;
+    let name = format!("seccomp-tracer-run-{}", std::process::id());
+    let dir = root.join(&name);
+    std::fs::create_dir(&dir).map_err(|source| RunError::Cgroup {
+        path: dir.clone(),
+        source,
+    })?;
+    let label = cmd
+        .first()
+        .and_then(|c| c.rsplit('/').next())
+        .unwrap_or("cmd")
+        .to_string();
+    cfg.targets = vec![TargetSpec::Cgroup(format!("/{name}"))];
+    cfg.label = Some(label);
+
+    let procs = CString::new(
+        dir.join("cgroup.procs")
+            .into_os_string()
+            .into_encoded_bytes(),
+    )
+    .map_err(|e| RunError::Cgroup {
+        path: dir.clone(),
+        source: std::io::Error::other(e),
+    })?;
+    let (ready_tx, ready_rx) = oneshot::channel();
+    let (done_tx, done_rx) = oneshot::channel::<Result<ExitStatus, std::io::Error>>();
+    let program = cmd.clone();
+    let (root, name) = (root.clone(), name.clone());
+    tokio::spawn(async move {
+        if ready_rx.await.is_err() {
+            return;
+        }
+        let mut command = tokio::process::Command::new(&program[0]);
+        command.args(&program[1..]);
+        // SAFETY: the closure runs in the child between fork and exec and only makes
+        // async-signal-safe calls (open, write, close) on memory prepared before the fork.
+        unsafe {
+            command.pre_exec(move || join_cgroup(&procs));
+        }
+        let status = match command.spawn() {
+            Ok(mut child) => child.wait().await,
+            Err(e) => Err(e),
+        };
+        // Descendants may outlive it (`cmd &`): give them a moment to finish, so their calls
+        // are in the profile; a daemon that stays is left running.
+        for _ in 0..40 {
+            if cgroup::is_empty(&root, &format!("/{name}")) {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        let _ = done_tx.send(status);
+    });
+    let mut status = None;
+    let summary = recorder::record_until(cfg, Some(ready_tx), async {
+        status = done_rx.await.ok();
+    })
+    .await;
+    // Fails if descendants still run in it; the cgroup is then left for them.
+    let _ = std::fs::remove_dir(&dir);
+    let summary = summary?;
+    match status {
+        Some(Ok(s)) => Ok((summary, exit_code(s))),
+        Some(Err(source)) => {
+            // Nothing ran: the files hold nothing worth keeping.
+            for f in &summary.written {
+                let _ = std::fs::remove_file(f);
+            }
+            Err(RunError::Spawn {
+                cmd: cmd.join(" "),
+                source,
+            })
+        }
+        // Interrupted before the command ended: the profile is written; report the signal.
+        None => Ok((summary, 130)),
+    }
+}
+
+/// Moves the calling process into the cgroup whose `cgroup.procs` is `procs` ("0" = self).
+fn join_cgroup(procs: &CString) -> std::io::Result<()> {
+    // SAFETY: open/write/close on a valid NUL-terminated path and a 1-byte buffer.
+    unsafe {
+        let fd = libc::open(procs.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let n = libc::write(fd, b"0".as_ptr().cast(), 1);
+        let err = std::io::Error::last_os_error();
+        libc::close(fd);
+        if n != 1 {
+            return Err(err);
+        }
+    }
+    Ok(())
+}

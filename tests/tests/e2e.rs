@@ -830,3 +830,30 @@ fn run_traces_a_command_and_its_descendants_and_passes_its_exit_status() {
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("starting `/nonexistent-program`"));
 }
+
+#[test]
+fn check_reports_what_the_current_profile_refuses() {
+    preflight();
+    let name = "st-e2e-check";
+    let _c = cleanup(&[name]);
+    let script = format!(
+        "while true; do /probe direct {} >/dev/null; sleep 0.2; done",
+        nr("mbind")
+    );
+    busybox(name, &script, None);
+    let out = tracer(&["check", name, "--duration", "3"], &[]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(3), "{text}");
+    assert!(
+        text.contains("REFUSED mbind") && text.contains("--cap-add SYS_NICE"),
+        "{text}"
+    );
+    assert!(
+        !text.contains(" execve\n"),
+        "check shows refusals only: {text}"
+    );
+    assert!(
+        !Path::new(&format!("{name}.json")).exists(),
+        "check wrote a profile"
+    );
+}

@@ -50,6 +50,9 @@ pub enum Command {
     /// Trace CMD and all its descendants from its first syscall (in a cgroup of its own), then
     /// write its profile; exits with CMD's exit status.
     Run(RunArgs),
+    /// Watch running containers (or cgroups) under the profile they have and report, live,
+    /// every call it refuses; writes nothing. Exits 3 if anything was refused.
+    Check(CheckArgs),
     /// Union of profiles (replicas, several runs) in one file.
     Merge {
         /// Profiles of any format.
@@ -113,6 +116,40 @@ pub struct RecordArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct CheckArgs {
+    #[arg(value_name = "CONTAINER")]
+    pub containers: Vec<String>,
+    #[arg(long = "cgroup", value_name = "PATH")]
+    pub cgroups: Vec<String>,
+    #[arg(long = "pid", value_name = "PID")]
+    pub pids: Vec<u32>,
+    /// Stop after SECS; default: until Ctrl-C or SIGTERM.
+    #[arg(long, value_name = "SECS")]
+    pub duration: Option<u64>,
+}
+
+impl CheckArgs {
+    pub fn into_config(self) -> RecordConfig {
+        RecordArgs {
+            containers: self.containers,
+            cgroups: self.cgroups,
+            pids: self.pids,
+            output: None,
+            duration: self.duration,
+            exclude_refused: false,
+            no_runtime_baseline: true,
+            restart: false,
+            wait: false,
+            checkpoint: 30,
+            format: FormatArg::Docker,
+            complain: false,
+        }
+        .into_config()
+        .check_only()
+    }
+}
+
+#[derive(Debug, Args)]
 pub struct RunArgs {
     /// Profile file; default ./<program>.json
     #[arg(short, long, value_name = "FILE")]
@@ -151,6 +188,7 @@ impl RunArgs {
             complain: self.complain,
             label: None,
             include_setup: true,
+            check: false,
         };
         (cfg, self.cmd)
     }
@@ -178,6 +216,7 @@ impl RecordArgs {
             complain: self.complain,
             label: None,
             include_setup: false,
+            check: false,
         }
     }
 }

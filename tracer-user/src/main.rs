@@ -34,6 +34,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             eprint!("{}", summary.text);
             return Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)));
         }
+        Command::Check(args) => {
+            privileges::check()?;
+            let summary = recorder::record(args.into_config()).await?;
+            print!("{}", summary.text);
+            if summary.refusals > 0 {
+                return Ok(ExitCode::from(3));
+            }
+        }
         Command::Merge {
             profiles: paths,
             output,

@@ -80,6 +80,16 @@ pub struct RecordConfig {
     pub label: Option<String>,
     /// Calls made without a seccomp filter count too (`run`: no runtime sets the target up).
     pub include_setup: bool,
+    /// Report refusals only; write no profile (`check`).
+    pub check: bool,
+}
+
+impl RecordConfig {
+    /// The same session as `check`: refusals only, nothing written.
+    pub fn check_only(mut self) -> Self {
+        self.check = true;
+        self
+    }
 }
 
 /// One thing being recorded, across all its instances (cgroups).
@@ -190,6 +200,8 @@ pub struct Summary {
     pub missing: Vec<String>,
     /// Files written.
     pub written: Vec<PathBuf>,
+    /// Distinct calls refused (all targets), for `check`'s exit status.
+    pub refusals: usize,
 }
 
 /// Runs a whole recording session, until Ctrl-C, SIGTERM, SIGHUP or `--duration`.
@@ -238,7 +250,9 @@ pub async fn record_until(
     let count = targets.len();
     for t in &mut targets {
         t.output = output_for(&cfg, &t.label, count);
-        output::check_writable(&t.output)?;
+        if !cfg.check {
+            output::check_writable(&t.output)?;
+        }
     }
 
     let layout = KernelLayout::detect(arch)?;
@@ -345,7 +359,7 @@ impl Session {
     }
 
     async fn learn_baseline(&mut self, events: &mut EventReader) -> Result<(), RecordError> {
-        if !self.cfg.runtime_baseline {
+        if !self.cfg.runtime_baseline || self.cfg.check {
             return Ok(());
         }
         let Some((client, info)) = self.docker.clone() else {
@@ -393,15 +407,22 @@ impl Session {
             }
         }
         let n = self.targets.len();
+        let (verb, end) = if self.cfg.check {
+            ("checking", "report what their profiles refuse".to_string())
+        } else {
+            (
+                "recording",
+                format!("write the profile{}", if n == 1 { "" } else { "s" }),
+            )
+        };
         say(&format!(
-            "recording {n} target{}: {} (Ctrl-C or SIGTERM to stop and write the profile{})",
+            "{verb} {n} target{}: {} (Ctrl-C or SIGTERM to stop and {end})",
             if n == 1 { "" } else { "s" },
             self.targets
                 .iter()
                 .map(|t| t.label.as_str())
                 .collect::<Vec<_>>()
                 .join(", "),
-            if n == 1 { "" } else { "s" }
         ));
         Ok(())
     }
@@ -535,7 +556,7 @@ impl Session {
                 let name = self.arch.name(ev.value);
                 let shown = display_name(self.arch, ev.value);
                 if ev.kind == event_kind::SEEN {
-                    if t.shown.insert(ev.value) {
+                    if t.shown.insert(ev.value) && !self.cfg.check {
                         say(&format!("{}  {shown}", t.label));
                     }
                 } else if t.shown_refused.insert(ev.value) {
@@ -758,6 +779,9 @@ impl Session {
     }
 
     fn write_profiles(&self) -> Result<(), RecordError> {
+        if self.cfg.check {
+            return Ok(());
+        }
         for t in self.targets.iter().filter(|t| Self::has_instance(t)) {
             let (_, c) = self.compose(t)?;
             self.write_profile(t, &c)?;
@@ -769,6 +793,7 @@ impl Session {
         let mut out = String::from("\n");
         let mut missing = Vec::new();
         let mut written = Vec::new();
+        let mut refusals = 0;
         for t in &self.targets {
             if !Self::has_instance(t) {
                 out.push_str(&format!(
@@ -780,6 +805,16 @@ impl Session {
             }
             // One composition for both, so the file and the summary agree.
             let (learned, c) = self.compose(t)?;
+            if self.cfg.check {
+                let refused: Vec<&'static str> = learned
+                    .refused
+                    .iter()
+                    .filter_map(|nr| self.arch.name(nr))
+                    .collect();
+                out.push_str(&report::check_summary(&t.label, &refused));
+                refusals += refused.len();
+                continue;
+            }
             self.write_profile(t, &c)?;
             written.push(t.output.clone());
             if self.cfg.format == Format::Kubernetes {
@@ -813,6 +848,7 @@ impl Session {
             text: out,
             missing,
             written,
+            refusals,
         })
     }
 }

@@ -124,6 +124,21 @@ pub fn target_summary(r: &TargetReport) -> String {
     out
 }
 
+/// `check`'s part for one target: what its current profile refused.
+pub fn check_summary(label: &str, refused: &[&str]) -> String {
+    if refused.is_empty() {
+        return format!("{label}: nothing refused\n");
+    }
+    let mut out = format!(
+        "{label}: {} calls refused by its current profile:\n",
+        refused.len()
+    );
+    for name in refused {
+        let _ = writeln!(out, "    {name}: {}", refusal_hint(name));
+    }
+    out
+}
+
 pub fn counters_summary(c: &Counters) -> String {
     let mut out = format!(
         "traced {} syscalls; {} refusals; {} ring-buffer drops",

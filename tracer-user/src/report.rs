@@ -53,11 +53,17 @@ pub fn target_summary(r: &TargetReport) -> String {
         c.allowed.len(),
         r.output.display()
     );
-    if c.unconfined && r.is_container {
+    if c.unconfined {
         let _ = writeln!(
             out,
-            "  note: it runs without a seccomp filter, so the runtime's set-up calls could not be \
-             told apart from its own; record it under Docker's default profile for a tighter result"
+            "{}",
+            if r.is_container {
+                "  note: it runs without a seccomp filter, so the runtime's set-up calls could \
+                 not be told apart from its own; record it under Docker's default profile for a \
+                 tighter result"
+            } else {
+                "  note: it runs without a seccomp filter: every call made in it is in the profile"
+            }
         );
     }
     if r.baseline_used && !c.from_baseline.is_empty() {

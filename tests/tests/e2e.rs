@@ -177,6 +177,28 @@ fn busybox(name: &str, script: &str, profile: Option<&Path>) {
     docker(&args);
 }
 
+/// Starts `cmd` in st-bookworm, under `profile` if given.
+fn bookworm(name: &str, cmd: &[&str], profile: Option<&Path>) {
+    let opt = profile.map(seccomp_opt);
+    let mut args = vec!["run", "-d", "--name", name];
+    if let Some(opt) = &opt {
+        args.extend(["--security-opt", opt.as_str()]);
+    }
+    args.push("st-bookworm");
+    args.extend(cmd);
+    docker(&args);
+}
+
+/// A harmless call the workload never made gets EPERM under its profile.
+fn assert_unseen_refused(profile: &Path, image: &str, allowed: &BTreeSet<String>) {
+    let call = unseen(allowed);
+    assert_eq!(
+        errno_under(profile, image, call),
+        "errno=1",
+        "{call} not refused"
+    );
+}
+
 fn seccomp_opt(profile: &Path) -> String {
     format!("seccomp={}", profile.display())
 }
@@ -356,12 +378,7 @@ fn shell_workload_threads_children_exec_restart_and_refusals() {
         "{probe}"
     );
     // ...and a call it never made is refused with EPERM.
-    let call = unseen(&allowed);
-    assert_eq!(
-        errno_under(&profile, "st-busybox", call),
-        "errno=1",
-        "{call} not refused"
-    );
+    assert_unseen_refused(&profile, "st-busybox", &allowed);
 }
 
 #[test]
@@ -380,9 +397,7 @@ fn redis_under_load_restarted_by_the_restart_flag() {
         "--appendonly",
         "no",
     ];
-    let mut args = vec!["run", "-d", "--name", name, "st-bookworm"];
-    args.extend(cmd);
-    docker(&args);
+    bookworm(name, &cmd, None);
     redis_load(&ip_of(name), 10);
     // --restart: the tool restarts it once right after attaching, so startup is covered.
     let mut rec = Recording::start(&[name, "--restart", "-o", profile.to_str().unwrap()], &dir);
@@ -396,26 +411,10 @@ fn redis_under_load_restarted_by_the_restart_flag() {
         assert!(allowed.contains(call), "{call} missing:\n{out}");
     }
 
-    let opt = seccomp_opt(&profile);
-    let mut args = vec![
-        "run",
-        "-d",
-        "--name",
-        "st-e2e-redis-learned",
-        "--security-opt",
-        &opt,
-        "st-bookworm",
-    ];
-    args.extend(cmd);
-    docker(&args);
+    bookworm("st-e2e-redis-learned", &cmd, Some(&profile));
     assert_running("st-e2e-redis-learned");
     assert!(redis_load(&ip_of("st-e2e-redis-learned"), 500).contains("PONG"));
-    let call = unseen(&allowed);
-    assert_eq!(
-        errno_under(&profile, "st-bookworm", call),
-        "errno=1",
-        "{call} not refused"
-    );
+    assert_unseen_refused(&profile, "st-bookworm", &allowed);
 }
 
 /// A fresh container's first start does more than a restart (nginx creates and chowns its
@@ -429,9 +428,7 @@ fn nginx_recorded_from_creation_with_a_restart_serves_under_its_profile() {
     let profile = dir.join("nginx.json");
     let cmd = ["nginx", "-g", "daemon off;"];
     let mut rec = Recording::start(&[name, "--wait", "-o", profile.to_str().unwrap()], &dir);
-    let mut args = vec!["run", "-d", "--name", name, "st-bookworm"];
-    args.extend(cmd);
-    docker(&args);
+    bookworm(name, &cmd, None);
     rec.wait_for("new instance", Duration::from_secs(60));
     for _ in 0..50 {
         assert!(http_get(&ip_of(name)).contains("200 OK"));
@@ -446,26 +443,10 @@ fn nginx_recorded_from_creation_with_a_restart_serves_under_its_profile() {
     for call in ["bind", "listen", "accept4", "chown"] {
         assert!(allowed.contains(call), "{call} missing:\n{out}");
     }
-    let opt = seccomp_opt(&profile);
-    let mut args = vec![
-        "run",
-        "-d",
-        "--name",
-        "st-e2e-nginx-learned",
-        "--security-opt",
-        &opt,
-        "st-bookworm",
-    ];
-    args.extend(cmd);
-    docker(&args);
+    bookworm("st-e2e-nginx-learned", &cmd, Some(&profile));
     assert_running("st-e2e-nginx-learned");
     assert!(http_get(&ip_of("st-e2e-nginx-learned")).contains("200 OK"));
-    let call = unseen(&allowed);
-    assert_eq!(
-        errno_under(&profile, "st-bookworm", call),
-        "errno=1",
-        "{call} not refused"
-    );
+    assert_unseen_refused(&profile, "st-bookworm", &allowed);
 }
 
 #[test]

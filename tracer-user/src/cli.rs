@@ -74,8 +74,9 @@ pub enum Command {
     Floor,
 }
 
+/// What to trace: shared by `record` and `check`.
 #[derive(Debug, Args)]
-pub struct RecordArgs {
+pub struct TargetArgs {
     /// Docker container name or id (a unique id prefix is enough).
     #[arg(value_name = "CONTAINER")]
     pub containers: Vec<String>,
@@ -85,6 +86,25 @@ pub struct RecordArgs {
     /// Trace the cgroup that PID belongs to (repeatable).
     #[arg(long = "pid", value_name = "PID")]
     pub pids: Vec<u32>,
+}
+
+impl TargetArgs {
+    fn specs(self) -> Vec<TargetSpec> {
+        let mut targets: Vec<TargetSpec> = self
+            .containers
+            .into_iter()
+            .map(TargetSpec::Container)
+            .collect();
+        targets.extend(self.cgroups.into_iter().map(TargetSpec::Cgroup));
+        targets.extend(self.pids.into_iter().map(TargetSpec::Pid));
+        targets
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct RecordArgs {
+    #[command(flatten)]
+    pub targets: TargetArgs,
     /// Profile file for one target, directory for several (<name>.json); default ./<name>.json
     #[arg(short, long, value_name = "PATH")]
     pub output: Option<PathBuf>,
@@ -117,12 +137,8 @@ pub struct RecordArgs {
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {
-    #[arg(value_name = "CONTAINER")]
-    pub containers: Vec<String>,
-    #[arg(long = "cgroup", value_name = "PATH")]
-    pub cgroups: Vec<String>,
-    #[arg(long = "pid", value_name = "PID")]
-    pub pids: Vec<u32>,
+    #[command(flatten)]
+    pub targets: TargetArgs,
     /// Stop after SECS; default: until Ctrl-C or SIGTERM.
     #[arg(long, value_name = "SECS")]
     pub duration: Option<u64>,
@@ -130,22 +146,21 @@ pub struct CheckArgs {
 
 impl CheckArgs {
     pub fn into_config(self) -> RecordConfig {
-        RecordArgs {
-            containers: self.containers,
-            cgroups: self.cgroups,
-            pids: self.pids,
-            output: None,
-            duration: self.duration,
-            exclude_refused: false,
-            no_runtime_baseline: true,
+        RecordConfig {
+            targets: self.targets.specs(),
+            output: Output::Default,
+            duration: self.duration.map(Duration::from_secs),
+            include_refused: true,
+            runtime_baseline: false,
             restart: false,
             wait: false,
-            checkpoint: 30,
-            format: FormatArg::Docker,
+            checkpoint: Duration::from_secs(30),
+            format: Format::Docker,
             complain: false,
+            label: None,
+            include_setup: false,
+            check: true,
         }
-        .into_config()
-        .check_only()
     }
 }
 
@@ -196,15 +211,8 @@ impl RunArgs {
 
 impl RecordArgs {
     pub fn into_config(self) -> RecordConfig {
-        let mut targets: Vec<TargetSpec> = self
-            .containers
-            .into_iter()
-            .map(TargetSpec::Container)
-            .collect();
-        targets.extend(self.cgroups.into_iter().map(TargetSpec::Cgroup));
-        targets.extend(self.pids.into_iter().map(TargetSpec::Pid));
         RecordConfig {
-            targets,
+            targets: self.targets.specs(),
             output: self.output.map_or(Output::Default, Output::Path),
             duration: self.duration.map(Duration::from_secs),
             include_refused: !self.exclude_refused,

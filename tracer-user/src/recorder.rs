@@ -84,14 +84,6 @@ pub struct RecordConfig {
     pub check: bool,
 }
 
-impl RecordConfig {
-    /// The same session as `check`: refusals only, nothing written.
-    pub fn check_only(mut self) -> Self {
-        self.check = true;
-        self
-    }
-}
-
 /// One thing being recorded, across all its instances (cgroups).
 struct Target {
     label: String,

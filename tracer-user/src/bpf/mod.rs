@@ -122,22 +122,28 @@ impl KernelLayout {
     }
 }
 
+/// Loads program `program` of `ebpf` and attaches it to raw tracepoint `tracepoint`.
+fn attach_raw(ebpf: &mut Ebpf, program: &'static str, tracepoint: &str) -> Result<(), BpfError> {
+    let attach_err = |e: aya::programs::ProgramError| BpfError::Attach {
+        program,
+        detail: format!("{e:#}"),
+    };
+    let prog: &mut RawTracePoint = ebpf
+        .program_mut(program)
+        .ok_or(BpfError::Load(format!("program {program} missing")))?
+        .try_into()
+        .map_err(attach_err)?;
+    prog.load().map_err(attach_err)?;
+    prog.attach(tracepoint).map_err(attach_err)?;
+    Ok(())
+}
+
 /// Attaches only the empty `floor` program to sys_enter (benchmark baseline); detached on drop.
 pub fn attach_floor() -> Result<Ebpf, BpfError> {
     let mut ebpf = EbpfLoader::new()
         .load(crate::EBPF_OBJECT)
         .map_err(|e| BpfError::Load(format!("{e:#}")))?;
-    let attach_err = |e: aya::programs::ProgramError| BpfError::Attach {
-        program: "floor",
-        detail: format!("{e:#}"),
-    };
-    let prog: &mut RawTracePoint = ebpf
-        .program_mut("floor")
-        .ok_or(BpfError::Load("program floor missing".into()))?
-        .try_into()
-        .map_err(attach_err)?;
-    prog.load().map_err(attach_err)?;
-    prog.attach("sys_enter").map_err(attach_err)?;
+    attach_raw(&mut ebpf, "floor", "sys_enter")?;
     Ok(ebpf)
 }
 
@@ -187,23 +193,8 @@ impl Tracer {
         let ring = RingBuf::try_from(take("EVENTS")?).map_err(map_err("EVENTS"))?;
         let parent_lens = Array::try_from(take("PARENT_LENS")?).map_err(map_err("PARENT_LENS"))?;
 
-        for name in ["sys_enter", "sys_exit"] {
-            let attach_err = |e: aya::programs::ProgramError| BpfError::Attach {
-                program: if name == "sys_enter" {
-                    "sys_enter"
-                } else {
-                    "sys_exit"
-                },
-                detail: format!("{e:#}"),
-            };
-            let prog: &mut RawTracePoint = ebpf
-                .program_mut(name)
-                .ok_or(BpfError::Load(format!("program {name} missing")))?
-                .try_into()
-                .map_err(attach_err)?;
-            prog.load().map_err(attach_err)?;
-            prog.attach(name).map_err(attach_err)?;
-        }
+        attach_raw(&mut ebpf, "sys_enter", "sys_enter")?;
+        attach_raw(&mut ebpf, "sys_exit", "sys_exit")?;
         let attach_err = |e: aya::programs::ProgramError| BpfError::Attach {
             program: "cgroup_mkdir",
             detail: format!("{e:#}"),

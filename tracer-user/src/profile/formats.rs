@@ -89,6 +89,19 @@ fn arch_list(arch: Arch) -> Vec<&'static str> {
     std::iter::once(main).chain(subs.iter().copied()).collect()
 }
 
+/// Architectures as a flat list and rules without comments: what the OCI runtime spec and
+/// the operator's resource take.
+fn spec_body(arch: Arch, p: &Profile, doc: &mut Map<String, Value>) {
+    doc.insert("architectures".into(), json!(arch_list(arch)));
+    let mut r = rules(arch, p);
+    for rule in &mut r {
+        if let Some(o) = rule.as_object_mut() {
+            o.remove("comment");
+        }
+    }
+    doc.insert("syscalls".into(), json!(r));
+}
+
 /// The document for `format`; `name` names the Kubernetes resource.
 pub fn render(format: Format, arch: Arch, name: &str, p: &Profile) -> Value {
     let mut doc = Map::new();
@@ -104,22 +117,11 @@ pub fn render(format: Format, arch: Arch, name: &str, p: &Profile) -> Value {
             Value::Object(doc)
         }
         Format::Oci => {
-            doc.insert("architectures".into(), json!(arch_list(arch)));
-            // The runtime spec has no comments on rules.
-            let mut r = rules(arch, p);
-            r.iter_mut().for_each(|r| {
-                r.as_object_mut().map(|o| o.remove("comment"));
-            });
-            doc.insert("syscalls".into(), json!(r));
+            spec_body(arch, p, &mut doc);
             Value::Object(doc)
         }
         Format::Kubernetes => {
-            doc.insert("architectures".into(), json!(arch_list(arch)));
-            let mut r = rules(arch, p);
-            r.iter_mut().for_each(|r| {
-                r.as_object_mut().map(|o| o.remove("comment"));
-            });
-            doc.insert("syscalls".into(), json!(r));
+            spec_body(arch, p, &mut doc);
             json!({
                 "apiVersion": SPO_API_VERSION,
                 "kind": "SeccompProfile",

@@ -58,7 +58,9 @@ fn docker(args: &[&str]) -> String {
     let out = sh(Command::new("docker").args(args));
     assert!(
         out.status.success(),
-        "docker {args:?} failed: {}",
+        "docker {args:?} failed ({}): {}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).trim().to_string()
@@ -836,5 +838,172 @@ fn check_reports_what_the_current_profile_refuses() {
     assert!(
         !Path::new(&format!("{name}.json")).exists(),
         "check wrote a profile"
+    );
+}
+
+/// The rules of `profile` that name `call`, with their `args`.
+fn rules_for(profile: &Path, call: &str) -> Vec<serde_json::Value> {
+    let text = std::fs::read_to_string(profile).expect("profile");
+    let v: serde_json::Value = serde_json::from_str(&text).expect("profile is JSON");
+    v["syscalls"]
+        .as_array()
+        .expect("syscalls")
+        .iter()
+        .filter(|r| {
+            r["names"]
+                .as_array()
+                .is_some_and(|n| n.iter().any(|n| n == call))
+        })
+        .cloned()
+        .collect()
+}
+
+/// `docker run st-busybox /rawcall ARGS...` with `opts`; its "errno=E" line.
+fn rawcall_in_container(opts: &[&str], args: &[String]) -> String {
+    let mut a = vec!["run", "--rm", "--network", "none"];
+    a.extend(opts);
+    a.extend(["st-busybox", "/rawcall"]);
+    a.extend(args.iter().map(String::as_str));
+    docker(&a)
+}
+
+#[test]
+fn argument_rules_refuse_a_namespace_flag_never_seen() {
+    preflight();
+    const NEWUTS: &str = "0x04000000";
+    const NEWUSER: &str = "0x10000000";
+    let name = "st-e2e-args";
+    let _c = cleanup(&[name]);
+    let dir = workdir("args");
+    let profile = dir.join("args.json");
+    // With SYS_ADMIN, Docker's default profile allows unshare with any flag: only the learned
+    // profile's argument rule can refuse one.
+    let admin = ["--cap-add", "SYS_ADMIN"];
+    docker(&[
+        "run",
+        "-d",
+        "--name",
+        name,
+        "--network",
+        "none",
+        admin[0],
+        admin[1],
+        "st-busybox",
+        "sleep",
+        "1000",
+    ]);
+    let mut rec = Recording::start(&[name, "-o", profile.to_str().unwrap()], &dir);
+    let unshare = nr("unshare").to_string();
+    let socket = nr("socket").to_string();
+    let ok = docker(&["exec", name, "/rawcall", &unshare, NEWUTS]);
+    assert_eq!(ok, "errno=0");
+    docker(&["exec", name, "/rawcall", &socket, "1", "1", "0"]);
+    rec.wait_for(" socket", Duration::from_secs(30));
+    let out = rec.stop();
+    assert!(
+        out.contains("argument rules, only the values seen"),
+        "{out}"
+    );
+
+    let rules = rules_for(&profile, "unshare");
+    assert_eq!(rules.len(), 1, "{rules:?}");
+    let arg = &rules[0]["args"][0];
+    assert_eq!(arg["op"], "SCMP_CMP_MASKED_EQ", "{rules:?}");
+    assert_eq!(arg["valueTwo"], 0x0400_0000, "{rules:?}");
+    let rules = rules_for(&profile, "socket");
+    assert!(
+        rules.iter().all(|r| r["args"][0]["op"] == "SCMP_CMP_EQ"),
+        "{rules:?}"
+    );
+
+    let learned = seccomp_opt(&profile);
+    let under = [admin[0], admin[1], "--security-opt", learned.as_str()];
+    let call = |args: &[&str]| {
+        rawcall_in_container(
+            &under,
+            &args.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+        )
+    };
+    assert_eq!(call(&[&unshare, NEWUTS]), "errno=0", "the flag seen");
+    assert_eq!(call(&[&unshare, NEWUSER]), "errno=1", "a flag never seen");
+    assert_eq!(call(&[&socket, "1", "1", "0"]), "errno=0", "AF_UNIX, seen");
+    assert_eq!(
+        call(&[&socket, "2", "1", "0"]),
+        "errno=1",
+        "AF_INET, never seen"
+    );
+    // Control: the kernel itself allows it, so the EPERM above is the rule's.
+    let control = rawcall_in_container(&admin, &[unshare.clone(), NEWUSER.to_string()]);
+    assert_eq!(
+        control, "errno=0",
+        "unshare(CLONE_NEWUSER) fails even unfiltered"
+    );
+
+    // merge keeps the rule, and diff sees no difference.
+    let merged = dir.join("merged.json");
+    let p = profile.to_str().unwrap();
+    let out = tracer(&["merge", p, p, "-o", merged.to_str().unwrap()], &[]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        rules_for(&merged, "unshare"),
+        rules_for(&profile, "unshare")
+    );
+    let out = tracer(&["diff", p, merged.to_str().unwrap()], &[]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("allow the same"),
+        "{out:?}"
+    );
+}
+
+/// i386 socketcall is number 102; x86_64's 102 is getuid.
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn a_32_bit_call_is_named_from_the_i386_table() {
+    preflight();
+    const SOCKETCALL_I386: &str = "102";
+    let dir = workdir("compat");
+    // A command outside any container: execve, the call, write, exit_group and nothing else.
+    let profile = dir.join("rawcall.json");
+    let rawcall = "/var/tmp/seccomp-tracer-images/bin/rawcall";
+    let out = tracer(
+        &[
+            "run",
+            "-o",
+            profile.to_str().unwrap(),
+            "--",
+            rawcall,
+            "-32",
+            SOCKETCALL_I386,
+        ],
+        &[],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    let allowed = allowed_names(&profile);
+    assert!(allowed.contains("socketcall"), "{allowed:?}\n{err}");
+    assert!(
+        !allowed.contains("getuid"),
+        "named with the x86_64 table: {allowed:?}"
+    );
+    assert!(
+        err.contains("named from the i386 table: socketcall"),
+        "{err}"
+    );
+
+    // In a container, and the profile then lets the call through Docker's libseccomp for
+    // SCMP_ARCH_X86: socketcall(0, 0) gets its own EINVAL, not the profile's EPERM.
+    let name = "st-e2e-compat";
+    let _c = cleanup(&[name]);
+    let profile = dir.join("compat.json");
+    busybox(name, "sleep 1000", None);
+    let mut rec = Recording::start(&[name, "-o", profile.to_str().unwrap()], &dir);
+    docker(&["exec", name, "/rawcall", "-32", SOCKETCALL_I386]);
+    rec.wait_for("socketcall (32-bit)", Duration::from_secs(30));
+    rec.stop();
+    let learned = seccomp_opt(&profile);
+    let args = ["-32".to_string(), SOCKETCALL_I386.to_string()];
+    assert_eq!(
+        rawcall_in_container(&["--security-opt", &learned], &args),
+        "errno=22"
     );
 }

@@ -34,10 +34,10 @@ impl SyscallBits {
     };
 }
 
-/// What the kernel learned about one traced cgroup (value of the `TARGETS` map).
+/// What one ABI of a traced cgroup did.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
-pub struct CgroupRecord {
+pub struct AbiRecord {
     /// Calls made by tasks that run under a seccomp filter: what the profile must allow.
     pub allowed: SyscallBits,
     /// Calls made by tasks without a filter yet: the runtime setting the container up
@@ -48,12 +48,77 @@ pub struct CgroupRecord {
     pub refused: SyscallBits,
 }
 
-impl CgroupRecord {
+impl AbiRecord {
     pub const EMPTY: Self = Self {
         allowed: SyscallBits::EMPTY,
         setup: SyscallBits::EMPTY,
         refused: SyscallBits::EMPTY,
     };
+}
+
+/// What the kernel learned about one traced cgroup (value of the `TARGETS` map).
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct CgroupRecord {
+    /// Calls of the native ABI (x86_64, aarch64), numbered in its table.
+    pub native: AbiRecord,
+    /// Calls of the 32-bit compat ABI (`int 0x80` on x86_64), numbered in the i386 table.
+    pub compat: AbiRecord,
+    /// Bit `phase * 8 + call` (see [`arg_call`], [`arg_phase`]): an argument value of that call
+    /// could not be kept (the `ARGS` map was full or unreadable), so its rule must not be narrowed.
+    pub arg_overflow: u64,
+}
+
+impl CgroupRecord {
+    pub const EMPTY: Self = Self {
+        native: AbiRecord::EMPTY,
+        compat: AbiRecord::EMPTY,
+        arg_overflow: 0,
+    };
+}
+
+/// Calls whose first argument is recorded, as Docker's default profile filters on it. The
+/// index of each in the `ARG_NRS` kernel global (numbers differ by architecture).
+pub mod arg_call {
+    /// `personality(persona)`: the raw value.
+    pub const PERSONALITY: usize = 0;
+    /// `socket(family, ...)`: the raw family.
+    pub const SOCKET: usize = 1;
+    /// `clone(flags, ...)`: flags & `super::CLONE_NS_FLAGS`.
+    pub const CLONE: usize = 2;
+    /// `unshare(flags)`: flags & `super::UNSHARE_NS_FLAGS`.
+    pub const UNSHARE: usize = 3;
+    /// `clone3(&args, size)`: `args.flags` & `super::UNSHARE_NS_FLAGS`, read from user memory.
+    pub const CLONE3: usize = 4;
+    pub const COUNT: usize = 5;
+}
+
+/// Which bitmap a recorded argument value belongs to (the same split as [`AbiRecord`]).
+pub mod arg_phase {
+    pub const ALLOWED: u32 = 0;
+    pub const SETUP: u32 = 1;
+    pub const REFUSED: u32 = 2;
+}
+
+/// The namespace flags Docker's default profile refuses in `clone` (CLONE_NEWNS, NEWCGROUP,
+/// NEWUTS, NEWIPC, NEWUSER, NEWPID, NEWNET). CLONE_NEWTIME (0x80) shares its bit with the exit
+/// signal in `clone`, so it is only in the unshare/clone3 mask.
+pub const CLONE_NS_FLAGS: u64 = 0x7e02_0000;
+pub const UNSHARE_NS_FLAGS: u64 = CLONE_NS_FLAGS | 0x80;
+
+/// Distinct (cgroup, call, phase, value) tuples kept at once.
+pub const MAX_ARG_VALUES: u32 = 16384;
+
+/// Key of the `ARGS` map: one argument value seen for one call in one traced cgroup.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ArgKey {
+    pub cgroup_id: u64,
+    /// An [`arg_call`] index.
+    pub call: u32,
+    /// An [`arg_phase`].
+    pub phase: u32,
+    pub value: u64,
 }
 
 /// Kinds of [`Event`].
@@ -64,6 +129,9 @@ pub mod event_kind {
     pub const REFUSED: u32 = 1;
     /// A watched cgroup path was created; `cgroup_id` is the new cgroup, `value` the watch tag.
     pub const ADOPTED: u32 = 2;
+    /// Like SEEN and REFUSED, for a call of the 32-bit compat ABI (i386 numbering).
+    pub const SEEN_COMPAT: u32 = 3;
+    pub const REFUSED_COMPAT: u32 = 4;
 }
 
 /// Values of the `WATCH` map with a meaning of their own (others are target indexes).
@@ -174,6 +242,10 @@ mod pod {
     unsafe impl aya::Pod for super::SyscallBits {}
     // SAFETY: as above.
     unsafe impl aya::Pod for super::CgroupRecord {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::AbiRecord {}
+    // SAFETY: as above (two u64, two u32, one u64: no padding).
+    unsafe impl aya::Pod for super::ArgKey {}
     // SAFETY: as above.
     unsafe impl aya::Pod for super::Event {}
     // SAFETY: as above (a byte array).

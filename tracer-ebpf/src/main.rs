@@ -16,8 +16,9 @@ use core::{
 use aya_ebpf::{
     bindings::BPF_NOEXIST,
     helpers::{
-        bpf_get_current_cgroup_id, bpf_get_current_pid_tgid, bpf_get_current_task,
+        bpf_get_current_cgroup_id, bpf_get_current_pid_tgid, bpf_get_current_task_btf,
         bpf_ktime_get_ns, bpf_probe_read_kernel, bpf_probe_read_kernel_str_bytes,
+        bpf_probe_read_user,
     },
     macros::{map, raw_tracepoint, tracepoint},
     maps::{Array, HashMap, PerCpuArray, RingBuf},
@@ -25,9 +26,10 @@ use aya_ebpf::{
     EbpfContext,
 };
 use tracer_common::{
-    counter, event_kind, is_refusal, watch_tag, CgroupPath, CgroupRecord, Event, SyscallBits,
-    BITMAP_WORDS, CGROUP_PATH_LEN, ENTERED_SLOTS, MAX_PARENTS, MAX_SYSCALLS, MAX_TARGETS,
-    MAX_WATCHES, RING_BYTES,
+    arg_call, arg_phase, counter, event_kind, is_refusal, watch_tag, AbiRecord, ArgKey, CgroupPath,
+    CgroupRecord, Event, SyscallBits, BITMAP_WORDS, CGROUP_PATH_LEN, CLONE_NS_FLAGS, ENTERED_SLOTS,
+    MAX_ARG_VALUES, MAX_PARENTS, MAX_SYSCALLS, MAX_TARGETS, MAX_WATCHES, RING_BYTES,
+    UNSHARE_NS_FLAGS,
 };
 
 // Set by user space before loading (read-only data, so the verifier sees them as constants).
@@ -37,6 +39,20 @@ static SECCOMP_MODE_OFFSET: u64 = 0;
 /// Offset of the syscall number in `struct pt_regs` (`orig_ax` on x86_64, `syscallno` on arm64).
 #[no_mangle]
 static REGS_NR_OFFSET: u64 = 0;
+/// Offset in `task_struct` of the u32 that tells a compat (32-bit ABI) syscall: x86_64
+/// `thread_info.status` (TS_COMPAT), arm64 `thread_info.flags` (TIF_32BIT).
+#[no_mangle]
+static COMPAT_OFFSET: u64 = 0;
+/// Bit of that word; 0 when the architecture's compat ABI is not told apart.
+#[no_mangle]
+static COMPAT_MASK: u32 = 0;
+/// Offset of the first syscall argument in `struct pt_regs` (`di`; `orig_x0` on arm64, which
+/// still holds it at sys_exit).
+#[no_mangle]
+static REGS_ARG0_OFFSET: u64 = 0;
+/// Native numbers of the calls whose first argument is recorded, by `arg_call` index.
+#[no_mangle]
+static ARG_NRS: [u32; arg_call::COUNT] = [u32::MAX; arg_call::COUNT];
 /// The tracer's own process, never recorded.
 #[no_mangle]
 static TRACER_TGID: u32 = 0;
@@ -65,6 +81,10 @@ static WATCH: HashMap<CgroupPath, u32> = HashMap::with_max_entries(MAX_WATCHES, 
 /// cleared at sys_exit. Lets sys_exit tell a refused call from one that ran and failed.
 #[map]
 static ENTERED: Array<u64> = Array::with_max_entries(ENTERED_SLOTS, 0);
+
+/// Argument values seen for the `arg_call` calls, per traced cgroup (the value is unused).
+#[map]
+static ARGS: HashMap<ArgKey, u8> = HashMap::with_max_entries(MAX_ARG_VALUES, 0);
 
 #[map]
 static EVENTS: RingBuf = RingBuf::with_byte_size(RING_BYTES, 0);
@@ -136,15 +156,88 @@ fn set_bit(bits: *mut SyscallBits, nr: u32) -> bool {
     }
 }
 
+/// A u32 of the current task at `offset` (from BTF).
+#[inline(always)]
+fn task_u32(offset: u64) -> u32 {
+    // SAFETY: bpf_get_current_task_btf returns the current task, valid for the whole program;
+    // the verifier checks the load against the task_struct layout, and such loads cannot fault.
+    unsafe {
+        let task = bpf_get_current_task_btf() as *const u8;
+        read_volatile(task.add(offset as usize) as *const u32)
+    }
+}
+
 /// Whether the current task runs under a seccomp filter (mode != SECCOMP_MODE_DISABLED).
 #[inline(always)]
 fn current_has_seccomp() -> bool {
-    // SAFETY: bpf_get_current_task has no preconditions; the read goes through
-    // bpf_probe_read_kernel, which tolerates any address.
+    task_u32(global(&SECCOMP_MODE_OFFSET)) != 0
+}
+
+/// Whether the current syscall uses the 32-bit compat ABI (numbered in the i386 table).
+#[inline(always)]
+fn current_is_compat() -> bool {
+    let mask = global(&COMPAT_MASK);
+    mask != 0 && task_u32(global(&COMPAT_OFFSET)) & mask != 0
+}
+
+#[inline(always)]
+fn set_overflow(record: *mut CgroupRecord, bit: u32) {
+    // SAFETY: `record` is a live map value; the word is only ever changed atomically.
     unsafe {
-        let task = bpf_get_current_task() as *const u8;
-        let mode = task.wrapping_add(global(&SECCOMP_MODE_OFFSET) as usize) as *const i32;
-        bpf_probe_read_kernel(mode).unwrap_or(0) != 0
+        atomic_or::<u64, u64, { AtomicOrdering::Relaxed }>(
+            addr_of_mut!((*record).arg_overflow),
+            1u64 << (bit & 63),
+        );
+    }
+}
+
+/// For the few calls Docker's default profile filters by argument, keeps the argument value
+/// (see `arg_call`). Every other call costs a handful of compares.
+#[inline(always)]
+fn record_arg(record: *mut CgroupRecord, cgroup: u64, regs: *const u8, nr: u32, phase: u32) {
+    let mut call = 0;
+    while call < arg_call::COUNT {
+        if global(&ARG_NRS[call]) == nr {
+            break;
+        }
+        call += 1;
+    }
+    if call == arg_call::COUNT {
+        return;
+    }
+    let overflow_bit = phase * 8 + call as u32;
+    // SAFETY: bpf_probe_read_kernel tolerates any address; the offset comes from BTF.
+    let arg0 = unsafe {
+        bpf_probe_read_kernel(regs.wrapping_add(global(&REGS_ARG0_OFFSET) as usize) as *const u64)
+    };
+    let value = match (call, arg0) {
+        (_, Err(_)) => return set_overflow(record, overflow_bit),
+        (arg_call::CLONE, Ok(flags)) => flags & CLONE_NS_FLAGS,
+        (arg_call::UNSHARE, Ok(flags)) => flags & UNSHARE_NS_FLAGS,
+        // clone_args.flags is the struct's first field.
+        // SAFETY: bpf_probe_read_user tolerates any address.
+        (arg_call::CLONE3, Ok(ptr)) => match unsafe { bpf_probe_read_user(ptr as *const u64) } {
+            Ok(flags) => flags & UNSHARE_NS_FLAGS,
+            Err(_) => return set_overflow(record, overflow_bit),
+        },
+        (_, Ok(v)) => v,
+    };
+    let key = ArgKey {
+        cgroup_id: cgroup,
+        call: call as u32,
+        phase,
+        value,
+    };
+    // SAFETY: the value is only tested for presence.
+    if unsafe { ARGS.get(key) }.is_some() {
+        return;
+    }
+    const EEXIST: i32 = 17;
+    match ARGS.insert(key, 0, BPF_NOEXIST as u64) {
+        Ok(()) => {}
+        Err(e) if e == -EEXIST => {}
+        // Map full: the rule for this call must stay unconditional.
+        Err(_) => set_overflow(record, overflow_bit),
     }
 }
 
@@ -178,14 +271,37 @@ pub fn sys_enter(ctx: RawTracePointContext) -> i32 {
         // SAFETY: array slot pointer from the map, valid and aligned.
         unsafe { write_volatile(slot, (tid as u64) << 32 | nr as u64) };
     }
-    if current_has_seccomp() {
-        // SAFETY: `record` is a live map value.
-        if set_bit(unsafe { addr_of_mut!((*record).allowed) }, nr) {
-            emit(cgroup, event_kind::SEEN, nr);
+    let filtered = current_has_seccomp();
+    let compat = current_is_compat();
+    // SAFETY: `record` is a live map value.
+    let abi: *mut AbiRecord = unsafe {
+        if compat {
+            addr_of_mut!((*record).compat)
+        } else {
+            addr_of_mut!((*record).native)
+        }
+    };
+    if filtered {
+        // SAFETY: `abi` points into the live map value.
+        if set_bit(unsafe { addr_of_mut!((*abi).allowed) }, nr) {
+            let kind = if compat {
+                event_kind::SEEN_COMPAT
+            } else {
+                event_kind::SEEN
+            };
+            emit(cgroup, kind, nr);
         }
     } else {
         // SAFETY: as above.
-        set_bit(unsafe { addr_of_mut!((*record).setup) }, nr);
+        set_bit(unsafe { addr_of_mut!((*abi).setup) }, nr);
+    }
+    if !compat {
+        let phase = if filtered {
+            arg_phase::ALLOWED
+        } else {
+            arg_phase::SETUP
+        };
+        record_arg(record, cgroup, ctx.arg(0), nr, phase);
     }
     0
 }
@@ -238,9 +354,26 @@ pub fn sys_exit(ctx: RawTracePointContext) -> i32 {
         return 0;
     };
     count(counter::REFUSALS);
+    let nr = nr as u32;
+    let compat = current_is_compat();
     // SAFETY: `record` is a live map value.
-    if set_bit(unsafe { addr_of_mut!((*record).refused) }, nr as u32) {
-        emit(cgroup, event_kind::REFUSED, nr as u32);
+    let refused = unsafe {
+        if compat {
+            addr_of_mut!((*record).compat.refused)
+        } else {
+            addr_of_mut!((*record).native.refused)
+        }
+    };
+    if set_bit(refused, nr) {
+        let kind = if compat {
+            event_kind::REFUSED_COMPAT
+        } else {
+            event_kind::REFUSED
+        };
+        emit(cgroup, kind, nr);
+    }
+    if !compat {
+        record_arg(record, cgroup, regs, nr, arg_phase::REFUSED);
     }
     0
 }

@@ -126,6 +126,13 @@ pub struct RecordArgs {
     /// Rewrite the profiles every SECS while recording, so a crash loses little.
     #[arg(long, value_name = "SECS", default_value_t = 30)]
     pub checkpoint: u64,
+    #[command(flatten)]
+    pub profile: ProfileArgs,
+}
+
+/// How the profile is written: shared by `record` and `run`.
+#[derive(Debug, Args)]
+pub struct ProfileArgs {
     /// Profile format.
     #[arg(long, value_enum, default_value = "docker")]
     pub format: FormatArg,
@@ -133,6 +140,10 @@ pub struct RecordArgs {
     /// shows in the kernel log what it misses instead of breaking.
     #[arg(long)]
     pub complain: bool,
+    /// Allow personality, socket, clone and unshare with any argument, instead of only the
+    /// values seen (and clone3 as such, instead of answering ENOSYS so libc uses clone).
+    #[arg(long)]
+    pub no_args: bool,
 }
 
 #[derive(Debug, Args)]
@@ -160,6 +171,7 @@ impl CheckArgs {
             label: None,
             include_setup: false,
             check: true,
+            args: true,
         }
     }
 }
@@ -169,11 +181,8 @@ pub struct RunArgs {
     /// Profile file; default ./<program>.json
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
-    #[arg(long, value_enum, default_value = "docker")]
-    pub format: FormatArg,
-    /// Profile whose default action logs (SCMP_ACT_LOG) instead of refusing.
-    #[arg(long)]
-    pub complain: bool,
+    #[command(flatten)]
+    pub profile: ProfileArgs,
     /// Leave calls refused by a filter CMD runs under out of the profile.
     #[arg(long)]
     pub exclude_refused: bool,
@@ -199,11 +208,12 @@ impl RunArgs {
             restart: false,
             wait: false,
             checkpoint: Duration::from_secs(30),
-            format: self.format.into(),
-            complain: self.complain,
+            format: self.profile.format.into(),
+            complain: self.profile.complain,
             label: None,
             include_setup: true,
             check: false,
+            args: !self.profile.no_args,
         };
         (cfg, self.cmd)
     }
@@ -220,11 +230,12 @@ impl RecordArgs {
             restart: self.restart,
             wait: self.wait,
             checkpoint: Duration::from_secs(self.checkpoint.max(1)),
-            format: self.format.into(),
-            complain: self.complain,
+            format: self.profile.format.into(),
+            complain: self.profile.complain,
             label: None,
             include_setup: false,
             check: false,
+            args: !self.profile.no_args,
         }
     }
 }
@@ -252,6 +263,7 @@ mod tests {
             "--restart",
             "--format",
             "oci",
+            "--no-args",
         ]);
         let Command::Record(args) = cli.command else {
             panic!("not record");
@@ -269,6 +281,6 @@ mod tests {
         assert_eq!(cfg.duration, Some(Duration::from_secs(5)));
         assert!(!cfg.include_refused && cfg.runtime_baseline && cfg.restart && !cfg.wait);
         assert_eq!(cfg.format, Format::Oci);
-        assert!(!cfg.complain);
+        assert!(!cfg.complain && !cfg.args);
     }
 }

@@ -82,6 +82,8 @@ pub struct RecordConfig {
     pub include_setup: bool,
     /// Report refusals only; write no profile (`check`).
     pub check: bool,
+    /// Argument rules for the calls Docker's default filters by argument (off: `--no-args`).
+    pub args: bool,
 }
 
 /// One thing being recorded, across all its instances (cgroups).
@@ -122,7 +124,7 @@ struct Session {
     docker: Option<(DockerClient, DaemonInfo)>,
     targets: Vec<Target>,
     by_cgroup: HashMap<u64, usize>,
-    baseline: SyscallSet,
+    baseline: Learned,
     baseline_source: Option<baseline::Source>,
     dirty: bool,
     /// Cgroups adopted under a watched parent whose owner is not known yet, and since when.
@@ -173,10 +175,41 @@ pub fn write_json(path: &Path, doc: &serde_json::Value) -> Result<(), RecordErro
     Ok(())
 }
 
-fn display_name(arch: Arch, nr: u32) -> String {
-    match arch.name(nr) {
-        Some(n) => n.to_string(),
-        None => format!("syscall #{nr} (no name in the table)"),
+fn display_name(arch: Arch, nr: u32, compat: bool) -> String {
+    let table = if compat { arch.compat() } else { Some(arch) };
+    match (table.and_then(|a| a.name(nr)), compat) {
+        (Some(n), false) => n.to_string(),
+        (Some(n), true) => format!("{n} (32-bit)"),
+        (None, false) => format!("syscall #{nr} (no name in the table)"),
+        (None, true) => format!("32-bit syscall #{nr} (no name in the table)"),
+    }
+}
+
+/// Names of the calls the current filter refused, both ABIs, sorted and unique.
+fn refused_names(arch: Arch, l: &Learned) -> Vec<&'static str> {
+    let compat = arch.compat();
+    let mut v: Vec<&'static str> = l
+        .native
+        .refused
+        .iter()
+        .filter_map(|nr| arch.name(nr))
+        .chain(
+            l.compat
+                .refused
+                .iter()
+                .filter_map(|nr| compat.and_then(|a| a.name(nr))),
+        )
+        .collect();
+    v.sort_unstable();
+    v.dedup();
+    v
+}
+
+/// What the kernel recorded for cgroup `id`, if it is traced.
+pub fn learned_of(tracer: &Tracer, id: u64) -> Result<Option<Learned>, BpfError> {
+    match tracer.record(id)? {
+        Some(r) => Ok(Some(Learned::from_kernel(&r, tracer.args(id)?))),
+        None => Ok(None),
     }
 }
 
@@ -261,7 +294,7 @@ pub async fn record_until(
         docker,
         targets,
         by_cgroup: HashMap::new(),
-        baseline: SyscallSet::default(),
+        baseline: Learned::default(),
         baseline_source: None,
         dirty: false,
         provisional: HashMap::new(),
@@ -438,12 +471,8 @@ impl Session {
             .filter(|&id| id != keep)
             .collect();
         for id in old {
-            if let Some(r) = self.tracer.record(id)? {
-                self.targets[target].folded.merge(&Learned {
-                    allowed: SyscallSet::from_bits(&r.allowed),
-                    setup: SyscallSet::from_bits(&r.setup),
-                    refused: SyscallSet::from_bits(&r.refused),
-                });
+            if let Some(l) = learned_of(&self.tracer, id)? {
+                self.targets[target].folded.merge(&l);
             }
             self.tracer.remove_cgroup(id)?;
             self.by_cgroup.remove(&id);
@@ -475,9 +504,9 @@ impl Session {
             if let Some(r) = self.tracer.record(id)? {
                 let arch = self.arch;
                 let t = &mut self.targets[i];
-                for nr in SyscallSet::from_bits(&r.allowed).iter() {
+                for nr in SyscallSet::from_bits(&r.native.allowed).iter() {
                     if t.shown.insert(nr) {
-                        say(&format!("{}  {}", t.label, display_name(arch, nr)));
+                        say(&format!("{}  {}", t.label, display_name(arch, nr, false)));
                     }
                 }
             }
@@ -539,19 +568,33 @@ impl Session {
                     self.adopt(i, ev.cgroup_id)?;
                 }
             }
-            event_kind::SEEN | event_kind::REFUSED => {
+            event_kind::SEEN
+            | event_kind::REFUSED
+            | event_kind::SEEN_COMPAT
+            | event_kind::REFUSED_COMPAT => {
                 let Some(&i) = self.by_cgroup.get(&ev.cgroup_id) else {
                     return Ok(());
                 };
                 self.dirty = true;
+                let compat = matches!(
+                    ev.kind,
+                    event_kind::SEEN_COMPAT | event_kind::REFUSED_COMPAT
+                );
+                let table = if compat {
+                    self.arch.compat()
+                } else {
+                    Some(self.arch)
+                };
                 let t = &mut self.targets[i];
-                let name = self.arch.name(ev.value);
-                let shown = display_name(self.arch, ev.value);
-                if ev.kind == event_kind::SEEN {
-                    if t.shown.insert(ev.value) && !self.cfg.check {
+                let name = table.and_then(|a| a.name(ev.value));
+                let shown = display_name(self.arch, ev.value, compat);
+                // Compat numbers are kept apart from native ones in what was shown.
+                let key = ev.value | if compat { 1 << 31 } else { 0 };
+                if matches!(ev.kind, event_kind::SEEN | event_kind::SEEN_COMPAT) {
+                    if t.shown.insert(key) && !self.cfg.check {
                         say(&format!("{}  {shown}", t.label));
                     }
-                } else if t.shown_refused.insert(ev.value) {
+                } else if t.shown_refused.insert(key) {
                     let hint = name
                         .map(crate::profile::advice::refusal_hint)
                         .unwrap_or_default();
@@ -712,12 +755,8 @@ impl Session {
     fn learned(&self, t: &Target) -> Result<Learned, RecordError> {
         let mut l = t.folded.clone();
         for &id in &t.live {
-            if let Some(r) = self.tracer.record(id)? {
-                l.merge(&Learned {
-                    allowed: SyscallSet::from_bits(&r.allowed),
-                    setup: SyscallSet::from_bits(&r.setup),
-                    refused: SyscallSet::from_bits(&r.refused),
-                });
+            if let Some(learned) = learned_of(&self.tracer, id)? {
+                l.merge(&learned);
             }
         }
         Ok(l)
@@ -725,18 +764,20 @@ impl Session {
 
     fn compose(&self, t: &Target) -> Result<(Learned, crate::profile::Composition), RecordError> {
         let learned = self.learned(t)?;
+        let none = Learned::default();
         let baseline = if t.is_container() {
-            self.baseline.clone()
+            &self.baseline
         } else {
-            SyscallSet::default()
+            &none
         };
         let c = compose(
             self.arch,
             &learned,
-            &baseline,
+            baseline,
             ComposeOptions {
                 include_refused: self.cfg.include_refused,
                 include_setup: self.cfg.include_setup,
+                args: self.cfg.args,
             },
         );
         Ok((learned, c))
@@ -753,6 +794,11 @@ impl Session {
     ) -> Result<(), RecordError> {
         let profile = Profile {
             allowed: c.allowed.iter().map(|n| n.to_string()).collect(),
+            conditions: c
+                .conditions
+                .iter()
+                .map(|(n, c)| (n.to_string(), c.clone()))
+                .collect(),
             refused: c.refused_included.iter().map(|n| n.to_string()).collect(),
             complain: self.cfg.complain,
         };
@@ -798,11 +844,7 @@ impl Session {
             // One composition for both, so the file and the summary agree.
             let (learned, c) = self.compose(t)?;
             if self.cfg.check {
-                let refused: Vec<&'static str> = learned
-                    .refused
-                    .iter()
-                    .filter_map(|nr| self.arch.name(nr))
-                    .collect();
+                let refused = refused_names(self.arch, &learned);
                 out.push_str(&report::check_summary(&t.label, &refused));
                 refusals += refused.len();
                 continue;
@@ -812,11 +854,7 @@ impl Session {
             if self.cfg.format == Format::Kubernetes {
                 written.push(kubelet_path(&t.output));
             }
-            let refused: Vec<&'static str> = learned
-                .refused
-                .iter()
-                .filter_map(|nr| self.arch.name(nr))
-                .collect();
+            let refused = refused_names(self.arch, &learned);
             out.push_str(&report::target_summary(&TargetReport {
                 label: &t.label,
                 composition: &c,

@@ -4,7 +4,7 @@ use std::{fmt::Write as _, path::Path, time::SystemTime};
 
 use crate::{
     bpf::Counters,
-    profile::{advice::refusal_hint, Composition},
+    profile::{advice::refusal_hint, args::describe, Composition},
 };
 
 /// `HH:MM:SS.mmm` (UTC) of `t`.
@@ -118,6 +118,41 @@ pub fn target_summary(r: &TargetReport) -> String {
             );
         }
     }
+    if !c.conditions.is_empty() {
+        let rules: Vec<String> = c
+            .conditions
+            .iter()
+            .map(|(n, cond)| format!("{n} ({})", describe(n, cond)))
+            .collect();
+        let _ = writeln!(
+            out,
+            "  argument rules, only the values seen: {} (--no-args allows any)",
+            rules.join("; ")
+        );
+    }
+    if c.clone3_to_clone {
+        let _ = writeln!(
+            out,
+            "  clone3: answered ENOSYS, so libc falls back to clone, whose namespace flags the \
+             profile can check (clone3 passes them in memory, out of seccomp's reach)"
+        );
+    }
+    if !c.compat.is_empty() {
+        let _ = writeln!(
+            out,
+            "  32-bit (compat) calls, named from the i386 table: {}",
+            c.compat.iter().copied().collect::<Vec<_>>().join(", ")
+        );
+    }
+    if !c.unnamed_compat.is_empty() {
+        let nums: Vec<String> = c.unnamed_compat.iter().map(u32::to_string).collect();
+        let _ = writeln!(
+            out,
+            "  WARNING: 32-bit (compat) syscall numbers this architecture has no table for: {} \
+             (refused by the profile)",
+            nums.join(", ")
+        );
+    }
     if !c.unnamed.is_empty() {
         let nums: Vec<String> = c.unnamed.iter().map(u32::to_string).collect();
         let _ = writeln!(
@@ -180,6 +215,14 @@ mod tests {
         c.allowed.insert("mbind");
         c.from_baseline.insert("capset");
         c.unnamed = vec![999];
+        c.compat.insert("socketcall");
+        c.clone3_to_clone = true;
+        c.conditions.insert(
+            "socket",
+            [crate::profile::args::condition(1, 1)]
+                .into_iter()
+                .collect(),
+        );
         let r = TargetReport {
             label: "db",
             composition: &c,
@@ -197,5 +240,8 @@ mod tests {
         assert!(s.contains("startup: NOT observed"));
         assert!(s.contains("--restart"));
         assert!(s.contains("999"));
+        assert!(s.contains("argument rules, only the values seen: socket (AF_UNIX)"));
+        assert!(s.contains("compat) calls, named from the i386 table: socketcall"));
+        assert!(s.contains("clone3: answered ENOSYS"));
     }
 }

@@ -20,21 +20,35 @@ def generic_64():
     want = {"__ARCH_WANT_RENAMEAT", "__ARCH_WANT_NEW_STAT", "__ARCH_WANT_SET_GET_RLIMIT",
             "__ARCH_WANT_SYS_CLONE3", "__ARCH_WANT_MEMFD_SECRET"}
     table, n3264, stack = {}, {}, []
+
+    def defined(name):
+        return name in want or name in ("__NR3264_stat", "__NR3264_fstatat")
+
+    def term(t):
+        """One operand of an #if: defined(X), !defined(X) or a __BITS_PER_LONG test (64-bit)."""
+        t = t.strip().strip("()").strip()
+        m = re.fullmatch(r"(!?)\s*defined\s*\(?\s*(\w+)\s*\)?", t)
+        if m:
+            return defined(m.group(2)) != (m.group(1) == "!")
+        m = re.fullmatch(r"__BITS_PER_LONG\s*(==|!=)\s*(\d+)", t)
+        if m:
+            return (m.group(2) == "64") == (m.group(1) == "==")
+        raise SystemExit(f"unknown #if operand: {t!r}")
+
+    def expr(e):
+        return any(all(term(t) for t in part.split("&&")) for part in e.split("||"))
+
     for line in text.splitlines():
         s = line.strip()
+        if s.startswith("#ifndef"):
+            # Include guards and __ARCH_NOMMU / __SYSCALL fallbacks: taken on arm64.
+            stack.append(True)
+            continue
+        if s.startswith("#ifdef"):
+            stack.append(defined(s.split()[1]))
+            continue
         if s.startswith("#if"):
-            m = re.match(r"#if(?:def)?\s+(?:defined\()?(\w+)", s)
-            cond = m.group(1) if m else ""
-            if s.startswith("#ifndef"):
-                stack.append(True)
-            elif cond.startswith("__ARCH_WANT"):
-                stack.append(cond in want)
-            elif "__BITS_PER_LONG" in s:
-                stack.append("== 64" in s or "!= 32" in s)
-            elif "__SYSCALL_COMPAT" in s or "__SYSCALL" in s:
-                stack.append(False)
-            else:
-                stack.append(True)
+            stack.append(expr(s[3:]))
             continue
         if s.startswith("#else"):
             if stack:

@@ -12,7 +12,8 @@ use aya::{
 };
 use thiserror::Error;
 use tracer_common::{
-    counter, watch_tag, CgroupPath, CgroupRecord, Event, CGROUP_PATH_LEN, MAX_PARENTS,
+    arg_call, counter, watch_tag, ArgKey, CgroupPath, CgroupRecord, Event, CGROUP_PATH_LEN,
+    MAX_PARENTS,
 };
 
 use crate::syscalls::Arch;
@@ -54,6 +55,12 @@ fn map_err(map: &'static str) -> impl Fn(aya::maps::MapError) -> BpfError {
 pub struct KernelLayout {
     pub seccomp_mode: u64,
     pub regs_nr: u64,
+    pub regs_arg0: u64,
+    /// Where in `task_struct` a compat syscall shows, and which bit (0: not told apart).
+    pub compat_offset: u64,
+    pub compat_mask: u32,
+    /// Native numbers of the calls whose first argument is recorded (`arg_call` order).
+    pub arg_nrs: [u32; arg_call::COUNT],
     pub mkdir_root: u64,
     pub mkdir_id: u64,
     pub mkdir_path: u64,
@@ -102,11 +109,24 @@ impl KernelLayout {
         let data = fs::read("/sys/kernel/btf/vmlinux").map_err(|_| BpfError::NoBtf)?;
         let btf = btf::Btf::parse(&data)?;
         let seccomp_mode = btf.member_offset("task_struct", &["seccomp", "mode"])?;
-        let regs_nr = match arch {
-            Arch::X86_64 => btf.member_offset("pt_regs", &["orig_ax"])?,
-            Arch::Aarch64 => btf.member_offset("pt_regs", &["syscallno"])?,
+        let (regs_nr, regs_arg0, compat_offset, compat_mask) = match arch {
+            // TS_COMPAT in thread_info.status (arch/x86/include/asm/thread_info.h).
+            Arch::X86_64 => (
+                btf.member_offset("pt_regs", &["orig_ax"])?,
+                btf.member_offset("pt_regs", &["di"])?,
+                btf.member_offset("task_struct", &["thread_info", "status"])?,
+                0x0002,
+            ),
+            // AArch32 calls are not told apart: no table names them here.
+            Arch::Aarch64 => (
+                btf.member_offset("pt_regs", &["syscallno"])?,
+                btf.member_offset("pt_regs", &["orig_x0"])?,
+                0,
+                0,
+            ),
             Arch::I386 => return Err(BpfError::Arch("i386")),
         };
+        let arg_nrs = crate::profile::args::ARG_CALLS.map(|n| arch.number(n).unwrap_or(u32::MAX));
         ensure_tracefs()?;
         let format =
             fs::read_to_string(Path::new(TRACEFS).join("events/cgroup/cgroup_mkdir/format"))
@@ -115,6 +135,10 @@ impl KernelLayout {
         Ok(Self {
             seccomp_mode: seccomp_mode.into(),
             regs_nr: regs_nr.into(),
+            regs_arg0: regs_arg0.into(),
+            compat_offset: compat_offset.into(),
+            compat_mask,
+            arg_nrs,
             mkdir_root: offs[0],
             mkdir_id: offs[1],
             mkdir_path: offs[2],
@@ -160,6 +184,7 @@ pub struct Counters {
 pub struct Tracer {
     _ebpf: Ebpf,
     targets: HashMap<MapData, u64, CgroupRecord>,
+    args: HashMap<MapData, ArgKey, u8>,
     watch: HashMap<MapData, CgroupPath, u32>,
     counters: PerCpuArray<MapData, u64>,
     parent_lens: Array<MapData, u32>,
@@ -174,6 +199,10 @@ impl Tracer {
         let mut ebpf = EbpfLoader::new()
             .override_global("SECCOMP_MODE_OFFSET", &layout.seccomp_mode, true)
             .override_global("REGS_NR_OFFSET", &layout.regs_nr, true)
+            .override_global("REGS_ARG0_OFFSET", &layout.regs_arg0, true)
+            .override_global("COMPAT_OFFSET", &layout.compat_offset, true)
+            .override_global("COMPAT_MASK", &layout.compat_mask, true)
+            .override_global("ARG_NRS", &layout.arg_nrs, true)
             .override_global("TRACER_TGID", &tgid, true)
             .override_global("MKDIR_ROOT_OFFSET", &layout.mkdir_root, true)
             .override_global("MKDIR_ID_OFFSET", &layout.mkdir_id, true)
@@ -188,6 +217,7 @@ impl Tracer {
             })
         };
         let targets = HashMap::try_from(take("TARGETS")?).map_err(map_err("TARGETS"))?;
+        let args = HashMap::try_from(take("ARGS")?).map_err(map_err("ARGS"))?;
         let watch = HashMap::try_from(take("WATCH")?).map_err(map_err("WATCH"))?;
         let counters = PerCpuArray::try_from(take("COUNTERS")?).map_err(map_err("COUNTERS"))?;
         let ring = RingBuf::try_from(take("EVENTS")?).map_err(map_err("EVENTS"))?;
@@ -210,6 +240,7 @@ impl Tracer {
         Ok(Self {
             _ebpf: ebpf,
             targets,
+            args,
             watch,
             counters,
             parent_lens,
@@ -241,11 +272,34 @@ impl Tracer {
         }
     }
 
+    /// The argument values recorded for cgroup `id`.
+    pub fn args(&self, id: u64) -> Result<Vec<ArgKey>, BpfError> {
+        let mut out = Vec::new();
+        for key in self.args.keys() {
+            match key {
+                Ok(k) if k.cgroup_id == id => out.push(k),
+                Ok(_) => {}
+                // A key deleted while iterating restarts nothing we need.
+                Err(aya::maps::MapError::KeyNotFound) => {}
+                Err(e) => return Err(map_err("ARGS")(e)),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Stops tracing cgroup `id` and forgets what the kernel recorded for it.
     pub fn remove_cgroup(&mut self, id: u64) -> Result<(), BpfError> {
         match self.targets.remove(&id) {
-            Ok(()) | Err(aya::maps::MapError::KeyNotFound) => Ok(()),
-            Err(e) => Err(map_err("TARGETS")(e)),
+            Ok(()) | Err(aya::maps::MapError::KeyNotFound) => {}
+            Err(e) => return Err(map_err("TARGETS")(e)),
         }
+        for key in self.args(id)? {
+            match self.args.remove(&key) {
+                Ok(()) | Err(aya::maps::MapError::KeyNotFound) => {}
+                Err(e) => return Err(map_err("ARGS")(e)),
+            }
+        }
+        Ok(())
     }
 
     /// Adopts cgroup `path` (relative to the cgroup2 root) whenever it is created; `tag` comes

@@ -24,6 +24,12 @@ const INSPECT: &str = "inspects or modifies other processes";
 const MOUNTS: &str = "mounting should be a privileged operation";
 const OBSOLETE: &str = "obsolete";
 
+use std::collections::BTreeSet;
+
+use tracer_common::CLONE_NS_FLAGS;
+
+use super::args::{ArgCmp, CmpOp, Condition};
+
 /// Advice for `name`, or `None` if Docker's default profile allows the call unconditionally.
 pub fn docker_default(name: &str) -> Option<Advice> {
     Some(match name {
@@ -84,11 +90,35 @@ pub fn docker_default(name: &str) -> Option<Advice> {
     })
 }
 
+/// Personalities Docker's default profile allows (PER_LINUX, PER_LINUX32, UNAME26 and their
+/// union, and the 0xffffffff query).
+const DEFAULT_PERSONALITIES: [u64; 5] = [0x0, 0x8, 0x20000, 0x20008, 0xffff_ffff];
+
+/// Whether Docker's default profile (without added capabilities) allows `name` under every one
+/// of `conditions`: personality with its listed values, clone without namespace flags.
+pub fn docker_default_covers(name: &str, conditions: &BTreeSet<Condition>) -> bool {
+    let all = |f: &dyn Fn(&ArgCmp) -> bool| {
+        !conditions.is_empty() && conditions.iter().all(|c| c.iter().any(f))
+    };
+    match name {
+        "personality" => {
+            all(&|a| a.index == 0 && a.op == CmpOp::Eq && DEFAULT_PERSONALITIES.contains(&a.value))
+        }
+        "clone" => all(&|a| {
+            a.index == 0
+                && a.op == CmpOp::MaskedEq
+                && a.value & CLONE_NS_FLAGS == CLONE_NS_FLAGS
+                && a.value_two == 0
+        }),
+        _ => docker_default(name).is_none(),
+    }
+}
+
 /// One line for a refused call: why it was refused and how to allow it with least privilege.
 pub fn refusal_hint(name: &str) -> String {
     if super::formats::ENOSYS_FALLBACK.contains(&name) {
-        return "answered with ENOSYS so that libc falls back to an older call: harmless; the \
-                learned profile allows it (or answers ENOSYS with --exclude-refused)"
+        return "answered with ENOSYS so that libc falls back to clone: harmless; the learned \
+                profile does the same and allows clone with the namespace flags seen"
             .into();
     }
     match docker_default(name) {
@@ -142,5 +172,30 @@ mod tests {
     fn allowed_calls_have_no_advice() {
         assert_eq!(docker_default("read"), None);
         assert!(refusal_hint("keyctl").contains("no capability"));
+    }
+
+    #[test]
+    fn argument_rules_within_dockers_default() {
+        use super::super::args::condition;
+        use tracer_common::arg_call;
+        let set = |v: Vec<Condition>| v.into_iter().collect::<BTreeSet<_>>();
+        assert!(docker_default_covers(
+            "clone",
+            &set(vec![condition(arg_call::CLONE, 0)])
+        ));
+        assert!(!docker_default_covers(
+            "clone",
+            &set(vec![condition(arg_call::CLONE, 0x1000_0000)])
+        ));
+        assert!(docker_default_covers(
+            "personality",
+            &set(vec![condition(arg_call::PERSONALITY, 0xffff_ffff)])
+        ));
+        assert!(!docker_default_covers(
+            "personality",
+            &set(vec![condition(arg_call::PERSONALITY, 0x0040_0000)])
+        ));
+        assert!(!docker_default_covers("clone", &BTreeSet::new()));
+        assert!(docker_default_covers("read", &BTreeSet::new()));
     }
 }

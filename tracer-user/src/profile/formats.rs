@@ -2,11 +2,12 @@
 //! `linux.seccomp`, Kubernetes Security Profiles Operator resource), and read back from any
 //! of them for merge, diff and explain.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{json, Map, Value};
 use thiserror::Error;
 
+use super::args::{ArgCmp, CmpOp, Condition};
 use crate::syscalls::Arch;
 
 /// errno for everything not allowed; Docker's own default (EPERM).
@@ -33,36 +34,62 @@ pub enum Format {
 /// What a profile says, independent of its format.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Profile {
-    /// Allowed unconditionally.
+    /// Allowed: unconditionally, or only with the argument values in `conditions`.
     pub allowed: BTreeSet<String>,
+    /// Of `allowed`, the calls allowed only when one of these conditions holds.
+    pub conditions: BTreeMap<String, BTreeSet<Condition>>,
     /// Of `allowed`, those refused by the profile in force while recording.
     pub refused: BTreeSet<String>,
     /// Log instead of refusing what is not allowed (SCMP_ACT_LOG).
     pub complain: bool,
 }
 
-#[derive(Debug, Error)]
+#[derive(Clone, Debug, Error)]
 pub enum FormatError {
     #[error("not a seccomp profile: {0}")]
     NotAProfile(&'static str),
 }
 
+fn args_json(c: &Condition) -> Value {
+    c.iter()
+        .map(|a| {
+            json!({ "index": a.index, "value": a.value, "valueTwo": a.value_two, "op": a.op.scmp_name() })
+        })
+        .collect()
+}
+
 fn rules(arch: Arch, p: &Profile) -> Vec<Value> {
+    let unconditional = |n: &&String| !p.conditions.contains_key(*n);
     let learned: Vec<&String> = p
         .allowed
         .iter()
+        .filter(unconditional)
         .filter(|n| !p.refused.contains(*n))
         .collect();
     let mut rules = vec![json!({ "names": learned, "action": "SCMP_ACT_ALLOW" })];
     let refused: Vec<&String> = p
         .allowed
         .iter()
+        .filter(unconditional)
         .filter(|n| p.refused.contains(*n))
         .collect();
     if !refused.is_empty() {
         rules.push(
             json!({ "names": refused, "action": "SCMP_ACT_ALLOW", "comment": REFUSED_COMMENT }),
         );
+    }
+    for (name, conditions) in &p.conditions {
+        if !p.allowed.contains(name) {
+            continue;
+        }
+        for c in conditions {
+            let mut rule =
+                json!({ "names": [name], "action": "SCMP_ACT_ALLOW", "args": args_json(c) });
+            if p.refused.contains(name) {
+                rule["comment"] = json!(REFUSED_COMMENT);
+            }
+            rules.push(rule);
+        }
     }
     let fallbacks: Vec<&str> = ENOSYS_FALLBACK
         .iter()
@@ -176,12 +203,15 @@ pub fn parse(doc: &Value) -> Result<(Format, Profile), FormatError> {
         complain: default == "SCMP_ACT_LOG",
         ..Default::default()
     };
+    let mut unconditional = BTreeSet::new();
     for rule in body["syscalls"].as_array().into_iter().flatten() {
-        let unconditional = rule["args"].as_array().is_none_or(|a| a.is_empty())
-            && rule["includes"].as_object().is_none_or(|o| o.is_empty());
-        if rule["action"] != "SCMP_ACT_ALLOW" || !unconditional {
+        // Rules that depend on capabilities or the host do not say what this profile allows.
+        if rule["action"] != "SCMP_ACT_ALLOW"
+            || rule["includes"].as_object().is_some_and(|o| !o.is_empty())
+        {
             continue;
         }
+        let condition = parse_args(&rule["args"])?;
         let names = rule["names"]
             .as_array()
             .into_iter()
@@ -193,20 +223,67 @@ pub fn parse(doc: &Value) -> Result<(Format, Profile), FormatError> {
             if rule["comment"] == REFUSED_COMMENT {
                 p.refused.insert(n.clone());
             }
+            match &condition {
+                None => {
+                    unconditional.insert(n.clone());
+                }
+                Some(c) => {
+                    p.conditions.entry(n.clone()).or_default().insert(c.clone());
+                }
+            }
             p.allowed.insert(n);
         }
     }
+    p.conditions.retain(|n, _| !unconditional.contains(n));
     Ok((format, p))
 }
 
-/// Union of profiles (replicas, several runs): allowed anywhere is allowed.
+/// A rule's `args`: `None` when empty (the rule is unconditional).
+fn parse_args(args: &Value) -> Result<Option<Condition>, FormatError> {
+    let Some(list) = args.as_array().filter(|a| !a.is_empty()) else {
+        return Ok(None);
+    };
+    let bad = FormatError::NotAProfile("an argument rule needs index, value and a SCMP_CMP_ op");
+    let mut c = Condition::new();
+    for a in list {
+        let op = a["op"]
+            .as_str()
+            .and_then(CmpOp::from_scmp)
+            .ok_or(bad.clone())?;
+        c.push(ArgCmp {
+            index: a["index"].as_u64().ok_or(bad.clone())? as u32,
+            op,
+            value: a["value"].as_u64().ok_or(bad.clone())?,
+            value_two: a["valueTwo"].as_u64().unwrap_or(0),
+        });
+    }
+    c.sort();
+    Ok(Some(c))
+}
+
+/// Union of profiles (replicas, several runs): allowed anywhere is allowed; a call allowed
+/// unconditionally anywhere stays unconditional, otherwise its conditions add up.
 pub fn merge<'a>(profiles: impl IntoIterator<Item = &'a Profile>) -> Profile {
     let mut out = Profile::default();
+    let mut unconditional = BTreeSet::new();
     for p in profiles {
+        for n in &p.allowed {
+            match p.conditions.get(n) {
+                Some(c) => out
+                    .conditions
+                    .entry(n.clone())
+                    .or_default()
+                    .extend(c.iter().cloned()),
+                None => {
+                    unconditional.insert(n.clone());
+                }
+            }
+        }
         out.allowed.extend(p.allowed.iter().cloned());
         out.refused.extend(p.refused.iter().cloned());
         out.complain |= p.complain;
     }
+    out.conditions.retain(|n, _| !unconditional.contains(n));
     out
 }
 
@@ -218,7 +295,7 @@ mod tests {
         Profile {
             allowed: names.iter().chain(refused).map(|s| s.to_string()).collect(),
             refused: refused.iter().map(|s| s.to_string()).collect(),
-            complain: false,
+            ..Default::default()
         }
     }
 
@@ -282,8 +359,9 @@ mod tests {
         let (_, p) = parse(&doc).unwrap();
         assert_eq!(
             p.allowed.iter().map(String::as_str).collect::<Vec<_>>(),
-            ["getpid", "read", "write"]
+            ["getpid", "personality", "read", "write"]
         );
+        assert_eq!(p.conditions["personality"].len(), 1);
         assert!(parse(&json!({"x": 1})).is_err());
     }
 
@@ -297,5 +375,50 @@ mod tests {
     fn kube_names() {
         assert_eq!(kube_name("/Web_1"), "web-1");
         assert_eq!(kube_name("___"), "profile");
+    }
+
+    fn with_socket(families: &[u64]) -> Profile {
+        let mut p = profile(&["read", "socket"], &[]);
+        p.conditions.insert(
+            "socket".into(),
+            families
+                .iter()
+                .map(|&f| super::super::args::condition(1, f))
+                .collect(),
+        );
+        p
+    }
+
+    #[test]
+    fn argument_rules_round_trip() {
+        let p = with_socket(&[1, 10]);
+        for f in [Format::Docker, Format::Oci, Format::Kubernetes] {
+            let doc = render(f, Arch::X86_64, "web", &p);
+            let (_, back) = parse(&doc).unwrap();
+            assert_eq!(back, p, "{f:?}");
+        }
+        let d = render(Format::Docker, Arch::X86_64, "web", &p);
+        let rule = &d["syscalls"][1];
+        assert_eq!(rule["names"], json!(["socket"]));
+        assert_eq!(rule["args"][0]["op"], "SCMP_CMP_EQ");
+        assert_eq!(rule["args"][0]["value"], 1);
+        assert!(!d["syscalls"][0]["names"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("socket")));
+    }
+
+    #[test]
+    fn merge_keeps_argument_rules_right() {
+        let m = merge([&with_socket(&[1]), &with_socket(&[2])]);
+        assert_eq!(m.conditions["socket"].len(), 2);
+        // Unconditional in one profile: unconditional in the union.
+        let m = merge([&with_socket(&[1]), &profile(&["socket"], &[])]);
+        assert!(m.allowed.contains("socket") && m.conditions.is_empty());
+        assert!(
+            parse(&json!({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [
+            {"names": ["socket"], "action": "SCMP_ACT_ALLOW", "args": [{"index": 0}]}]}))
+            .is_err()
+        );
     }
 }

@@ -39,6 +39,15 @@ impl Arch {
             .map(|i| t[i].1)
     }
 
+    /// The 32-bit ABI a 64-bit task of this architecture can also call (`int 0x80` on
+    /// x86_64), when a table names it. arm64's AArch32 calls have no table here.
+    pub fn compat(self) -> Option<Self> {
+        match self {
+            Self::X86_64 => Some(Self::I386),
+            Self::Aarch64 | Self::I386 => None,
+        }
+    }
+
     /// Every name in the table.
     pub fn names(self) -> impl Iterator<Item = &'static str> {
         self.table().iter().map(|&(_, n)| n)
@@ -84,6 +93,10 @@ mod tests {
         assert_eq!(Arch::Aarch64.name(63), Some("read"));
         assert_eq!(Arch::Aarch64.name(235), Some("mbind"));
         assert_eq!(Arch::Aarch64.name(79), Some("newfstatat"));
+        // Behind `__ARCH_WANT_TIME32_SYSCALLS || __BITS_PER_LONG != 32` in the generic header.
+        assert_eq!(Arch::Aarch64.name(98), Some("futex"));
+        assert_eq!(Arch::Aarch64.name(260), Some("wait4"));
+        assert_eq!(Arch::Aarch64.name(113), Some("clock_gettime"));
         assert_eq!(Arch::I386.name(11), Some("execve"));
         assert_eq!(Arch::X86_64.number("getppid"), Some(110));
         assert_eq!(Arch::Aarch64.number("open"), None, "arm64 has only openat");

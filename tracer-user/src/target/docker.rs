@@ -41,6 +41,8 @@ pub struct DaemonInfo {
     pub cgroup_driver: String,
     /// Identifies daemon + runtime + kernel, for caching what was learned about the runtime.
     pub runtime_key: String,
+    /// The OCI runtime containers get by default (`runc`, `crun`...).
+    pub default_runtime: String,
 }
 
 fn unreachable(e: BollardError) -> TargetError {
@@ -131,10 +133,10 @@ impl DockerClient {
 
     pub async fn daemon_info(&self) -> Result<DaemonInfo, TargetError> {
         let info = self.docker.info().await.map_err(api)?;
+        let default_runtime = info.default_runtime.unwrap_or_default();
         let runtime_key = format!(
-            "docker {} runtime {} runc {} containerd {} kernel {}",
+            "docker {} runtime {default_runtime} runc {} containerd {} kernel {}",
             info.server_version.unwrap_or_default(),
-            info.default_runtime.unwrap_or_default(),
             info.runc_commit.and_then(|c| c.id).unwrap_or_default(),
             info.containerd_commit
                 .and_then(|c| c.id)
@@ -147,6 +149,7 @@ impl DockerClient {
                 .map(|d| d.to_string())
                 .unwrap_or_else(|| "cgroupfs".into()),
             runtime_key,
+            default_runtime,
         })
     }
 

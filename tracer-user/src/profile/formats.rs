@@ -149,6 +149,10 @@ pub fn render(format: Format, arch: Arch, name: &str, p: &Profile) -> Value {
         }
         Format::Kubernetes => {
             spec_body(arch, p, &mut doc);
+            // The operator's CRD has no defaultErrnoRet (EPERM is the default anyway) and
+            // requires `disabled`.
+            doc.remove("defaultErrnoRet");
+            doc.insert("disabled".into(), json!(false));
             json!({
                 "apiVersion": SPO_API_VERSION,
                 "kind": "SeccompProfile",
@@ -420,5 +424,170 @@ mod tests {
             {"names": ["socket"], "action": "SCMP_ACT_ALLOW", "args": [{"index": 0}]}]}))
             .is_err()
         );
+    }
+
+    /// The Security Profiles Operator's `SeccompProfile` v1beta1 CRD schema (controller-gen
+    /// v0.13, deploy/base-crds/crds/seccompprofile.yaml), restated with the constraints that
+    /// apply to what we write: types, enums, required fields, minimums; fields it does not
+    /// declare count as errors here (the API server would silently prune them).
+    fn spo_schema() -> Value {
+        let actions = json!([
+            "SCMP_ACT_KILL",
+            "SCMP_ACT_KILL_PROCESS",
+            "SCMP_ACT_KILL_THREAD",
+            "SCMP_ACT_TRAP",
+            "SCMP_ACT_ERRNO",
+            "SCMP_ACT_TRACE",
+            "SCMP_ACT_ALLOW",
+            "SCMP_ACT_LOG",
+            "SCMP_ACT_NOTIFY"
+        ]);
+        let arches = json!([
+            "SCMP_ARCH_NATIVE",
+            "SCMP_ARCH_X86",
+            "SCMP_ARCH_X86_64",
+            "SCMP_ARCH_X32",
+            "SCMP_ARCH_ARM",
+            "SCMP_ARCH_AARCH64",
+            "SCMP_ARCH_MIPS",
+            "SCMP_ARCH_MIPS64",
+            "SCMP_ARCH_MIPS64N32",
+            "SCMP_ARCH_MIPSEL",
+            "SCMP_ARCH_MIPSEL64",
+            "SCMP_ARCH_MIPSEL64N32",
+            "SCMP_ARCH_PPC",
+            "SCMP_ARCH_PPC64",
+            "SCMP_ARCH_PPC64LE",
+            "SCMP_ARCH_S390",
+            "SCMP_ARCH_S390X",
+            "SCMP_ARCH_PARISC",
+            "SCMP_ARCH_PARISC64",
+            "SCMP_ARCH_RISCV64"
+        ]);
+        let ops = json!([
+            "SCMP_CMP_NE",
+            "SCMP_CMP_LT",
+            "SCMP_CMP_LE",
+            "SCMP_CMP_EQ",
+            "SCMP_CMP_GE",
+            "SCMP_CMP_GT",
+            "SCMP_CMP_MASKED_EQ"
+        ]);
+        let int64 = json!({ "type": "integer", "minimum": 0, "maximum": i64::MAX });
+        json!({
+            "type": "object",
+            "properties": {
+                "apiVersion": { "type": "string" },
+                "kind": { "type": "string" },
+                "metadata": { "type": "object" },
+                "spec": {
+                    "type": "object",
+                    "required": ["defaultAction", "disabled"],
+                    "properties": {
+                        "architectures": { "type": "array", "items": { "type": "string", "enum": arches } },
+                        "baseProfileName": { "type": "string" },
+                        "defaultAction": { "type": "string", "enum": actions },
+                        "disabled": { "type": "boolean" },
+                        "flags": { "type": "array", "items": { "type": "string" } },
+                        "listenerMetadata": { "type": "string" },
+                        "listenerPath": { "type": "string" },
+                        "syscalls": { "type": "array", "items": {
+                            "type": "object",
+                            "required": ["action", "names"],
+                            "properties": {
+                                "action": { "type": "string", "enum": actions },
+                                "errnoRet": { "type": "integer", "minimum": 0 },
+                                "names": { "type": "array", "items": { "type": "string" } },
+                                "args": { "type": "array", "maxItems": 6, "items": {
+                                    "type": "object",
+                                    "required": ["index", "op"],
+                                    "properties": {
+                                        "index": { "type": "integer", "minimum": 0 },
+                                        "op": { "type": "string", "enum": ops },
+                                        "value": int64,
+                                        "valueTwo": int64,
+                                    },
+                                } },
+                            },
+                        } },
+                    },
+                },
+            },
+        })
+    }
+
+    /// Errors of `v` against the schema subset above, as JSON paths.
+    fn check(schema: &Value, v: &Value, path: &str, errors: &mut Vec<String>) {
+        let ok = match schema["type"].as_str() {
+            Some("object") => v.is_object(),
+            Some("array") => v.is_array(),
+            Some("string") => v.is_string(),
+            Some("boolean") => v.is_boolean(),
+            Some("integer") => v.is_u64() || v.is_i64(),
+            _ => true,
+        };
+        if !ok {
+            errors.push(format!("{path}: not {}", schema["type"]));
+            return;
+        }
+        if let Some(e) = schema["enum"].as_array() {
+            if !e.contains(v) {
+                errors.push(format!("{path}: {v} not allowed"));
+            }
+        }
+        if let Some(min) = schema["minimum"].as_i64() {
+            if v.as_i64().is_none_or(|x| x < min) {
+                errors.push(format!("{path}: {v} below {min} or beyond int64"));
+            }
+        }
+        if let (Some(max), Some(a)) = (schema["maxItems"].as_u64(), v.as_array()) {
+            if a.len() as u64 > max {
+                errors.push(format!("{path}: more than {max} items"));
+            }
+        }
+        for r in schema["required"].as_array().into_iter().flatten() {
+            if v.get(r.as_str().unwrap_or_default()).is_none() {
+                errors.push(format!("{path}: {r} missing"));
+            }
+        }
+        if let (Some(props), Some(obj)) = (schema["properties"].as_object(), v.as_object()) {
+            for (k, val) in obj {
+                match props.get(k) {
+                    Some(s) => check(s, val, &format!("{path}.{k}"), errors),
+                    None => errors.push(format!("{path}.{k}: not in the schema")),
+                }
+            }
+        }
+        if let Some(a) = v.as_array() {
+            for (i, item) in a.iter().enumerate() {
+                check(&schema["items"], item, &format!("{path}[{i}]"), errors);
+            }
+        }
+    }
+
+    #[test]
+    fn kubernetes_resource_matches_the_operators_crd_schema() {
+        let mut p = with_socket(&[1, 10]);
+        p.allowed.insert("personality".into());
+        p.conditions.insert(
+            "personality".into(),
+            [super::super::args::condition(0, 0xffff_ffff)].into(),
+        );
+        p.refused.insert("read".into());
+        let schema = spo_schema();
+        for arch in [Arch::X86_64, Arch::Aarch64] {
+            for complain in [false, true] {
+                p.complain = complain;
+                let doc = render(Format::Kubernetes, arch, "Web_1", &p);
+                let mut errors = Vec::new();
+                check(&schema, &doc, "", &mut errors);
+                assert!(errors.is_empty(), "{errors:#?}\n{doc:#}");
+            }
+        }
+        // The check itself can fail.
+        let mut errors = Vec::new();
+        let bad = json!({ "spec": { "defaultAction": "SCMP_ACT_NOPE", "defaultErrnoRet": 1 } });
+        check(&schema, &bad, "", &mut errors);
+        assert_eq!(errors.len(), 3, "{errors:?}");
     }
 }

@@ -1007,3 +1007,279 @@ fn a_32_bit_call_is_named_from_the_i386_table() {
         "errno=22"
     );
 }
+
+/// A `seccomp-tracer daemon` with its own state directory and socket; killed when dropped.
+struct Daemon {
+    child: Child,
+    log: PathBuf,
+    socket: PathBuf,
+    state: PathBuf,
+}
+
+impl Daemon {
+    fn start(dir: &Path) -> Self {
+        let socket = dir.join("ctl.sock");
+        let state = dir.join("state");
+        let log = dir.join("daemon.log");
+        let mut d = Daemon {
+            child: Self::spawn(&log, &socket, &state),
+            log,
+            socket,
+            state,
+        };
+        d.wait_ready();
+        d
+    }
+
+    fn spawn(log: &Path, socket: &Path, state: &Path) -> Child {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .expect("log file");
+        Command::new(tracer_bin())
+            .args(["daemon", "--checkpoint", "2", "--socket"])
+            .arg(socket)
+            .arg("--state-dir")
+            .arg(state)
+            .stdout(file.try_clone().expect("dup"))
+            .stderr(file)
+            .spawn()
+            .expect("spawn the daemon")
+    }
+
+    fn wait_ready(&mut self) {
+        let t0 = Instant::now();
+        while t0.elapsed() < Duration::from_secs(120) {
+            if self.client(&["status"]).status.success() {
+                return;
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("the daemon exited ({status}):\n{}", self.text());
+            }
+            sleep(Duration::from_millis(200));
+        }
+        panic!("the daemon never answered:\n{}", self.text());
+    }
+
+    fn text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn client(&self, args: &[&str]) -> Output {
+        let mut a: Vec<&str> = args.to_vec();
+        a.extend(["--socket", self.socket.to_str().unwrap()]);
+        tracer(&a, &[])
+    }
+
+    /// Runs a client command that must succeed; its standard output.
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.client(args);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}\ndaemon log:\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            self.text()
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn status(&self) -> serde_json::Value {
+        serde_json::from_str(&self.ok(&["status", "--json"])).expect("status --json is JSON")
+    }
+
+    fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    fn restart(&mut self) {
+        self.child = Self::spawn(&self.log, &self.socket, &self.state);
+        self.wait_ready();
+    }
+
+    fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .expect("daemon status");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmRSS")
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        // SAFETY: plain kill(2) on our own child.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let _ = self.child.wait();
+        // The pins keep the programs attached after the daemon stops (by design): remove them,
+        // as a user uninstalling would.
+        let text = self.text();
+        if let Some(pins) = text
+            .rsplit("(/sys/fs/bpf/")
+            .next()
+            .and_then(|r| r.split(')').next())
+        {
+            if let Some(state_pins) = Path::new("/sys/fs/bpf").join(pins).parent() {
+                let _ = std::fs::remove_dir_all(state_pins);
+            }
+        }
+    }
+}
+
+fn target_status<'a>(status: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    status["targets"]
+        .as_array()
+        .and_then(|t| t.iter().find(|t| t["name"] == name))
+        .unwrap_or_else(|| panic!("{name} not in {status}"))
+}
+
+#[test]
+fn daemon_survives_kill_9_and_follows_a_container_restart() {
+    preflight();
+    let name = "st-e2e-daemon";
+    let _c = cleanup(&[name, "st-e2e-daemon-learned"]);
+    let dir = workdir("daemon");
+    let script = "while true; do sleep 0.2; done";
+    busybox(name, script, None);
+    let mut d = Daemon::start(&dir);
+    assert!(d.ok(&["add", name]).contains("recording"), "{}", d.text());
+    assert!(target_status(&d.status(), name)["running"] == true);
+
+    // A call made only while the daemon is down: the pinned programs keep recording it.
+    d.kill9();
+    docker(&["exec", name, "/probe", "direct", &nr("getcpu").to_string()]);
+    let down = d.client(&["status"]);
+    assert!(!down.status.success());
+    assert!(
+        String::from_utf8_lossy(&down.stderr).contains("the daemon is not running"),
+        "{down:?}"
+    );
+    d.restart();
+    assert!(d.text().contains("resumed recording"), "{}", d.text());
+
+    // A call made only after a restart of the container.
+    docker(&["restart", "-t", "1", name]);
+    let t0 = Instant::now();
+    while target_status(&d.status(), name)["restarts"] == 0 {
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "restart not followed: {}",
+            d.text()
+        );
+        sleep(Duration::from_millis(200));
+    }
+    docker(&["exec", name, "/probe", "direct", &nr("sysinfo").to_string()]);
+
+    let profile = dir.join("exported.json");
+    d.ok(&["export", name, "-o", profile.to_str().unwrap()]);
+    let allowed = allowed_names(&profile);
+    for call in ["getcpu", "sysinfo", "nanosleep", "execve"] {
+        assert!(
+            allowed.contains(call),
+            "{call} lost: {allowed:?}\n{}",
+            d.text()
+        );
+    }
+    // Export did not stop recording, and the profile runs the container.
+    assert!(target_status(&d.status(), name)["running"] == true);
+    busybox("st-e2e-daemon-learned", script, Some(&profile));
+    assert_running("st-e2e-daemon-learned");
+
+    // remove: no longer in status; its profile can still be exported.
+    d.ok(&["remove", name]);
+    let s = d.status();
+    assert!(s["targets"].as_array().unwrap().is_empty(), "{s}");
+    d.ok(&["export", name, "-o", profile.to_str().unwrap()]);
+    assert!(allowed_names(&profile).contains("getcpu"));
+}
+
+#[test]
+fn daemon_socket_is_root_only() {
+    preflight();
+    let dir = workdir("daemon-socket");
+    let d = Daemon::start(&dir);
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&d.socket)
+        .expect("socket")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600, "socket mode {mode:o}");
+    let as_nobody = |socket: &Path| {
+        sh(Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(tracer_bin())
+            .args(["status", "--socket"])
+            .arg(socket))
+    };
+    let out = as_nobody(&d.socket);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("permission denied"),
+        "{out:?}"
+    );
+    // Even if the socket's mode is widened, the peer-credential check refuses.
+    std::fs::set_permissions(&d.socket, std::fs::Permissions::from_mode(0o666)).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = as_nobody(&d.socket);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("only root may control the daemon"),
+        "{out:?}"
+    );
+}
+
+/// Several containers and a storm of short-lived processes for SOAK_SECS (default 60; run it
+/// for hours with SOAK_SECS=14400): the daemon's memory stays flat and every container's
+/// unique call is in its export.
+#[test]
+fn daemon_soak_memory_stays_flat_and_nothing_is_lost() {
+    preflight();
+    let secs: u64 = std::env::var("SOAK_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(60);
+    let names = ["st-e2e-soak-0", "st-e2e-soak-1", "st-e2e-soak-2"];
+    let _c = cleanup(&names);
+    let dir = workdir("soak");
+    // Each container forks processes in a loop (the storm) and makes one call of its own.
+    let unique = ["getcpu", "sysinfo", "times"];
+    for (n, call) in names.iter().zip(unique) {
+        let script = format!(
+            "while true; do /probe child {} >/dev/null; ls / >/dev/null; true; done",
+            nr(call)
+        );
+        busybox(n, &script, None);
+    }
+    let d = Daemon::start(&dir);
+    d.ok(&[&["add"][..], &names[..]].concat());
+    sleep(Duration::from_secs(10));
+    let rss_start = d.rss_kib();
+    let t0 = Instant::now();
+    let mut rss_max = rss_start;
+    while t0.elapsed() < Duration::from_secs(secs) {
+        sleep(Duration::from_secs(5));
+        rss_max = rss_max.max(d.rss_kib());
+        let s = d.status();
+        for n in names {
+            assert!(target_status(&s, n)["running"] == true, "{s}");
+        }
+    }
+    let s = d.status();
+    eprintln!(
+        "soak {secs}s: daemon RSS {rss_start} KiB at start, max {rss_max} KiB; kernel: {} syscalls, {} drops",
+        s["syscalls"], s["ring_drops"]
+    );
+    assert!(rss_max < 50 * 1024, "daemon RSS {rss_max} KiB");
+    assert!(
+        rss_max <= rss_start + 4 * 1024,
+        "daemon memory grew from {rss_start} to {rss_max} KiB"
+    );
+    for (n, call) in names.iter().zip(unique) {
+        let p = dir.join(format!("{n}.json"));
+        d.ok(&["export", n, "-o", p.to_str().unwrap()]);
+        assert!(allowed_names(&p).contains(call), "{call} lost from {n}");
+    }
+}

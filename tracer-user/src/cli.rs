@@ -69,9 +69,77 @@ pub enum Command {
     /// A profile against Docker's default: what it allows beyond it, why the default refuses
     /// those, and the capability that would allow them instead.
     Explain { profile: PathBuf },
+    /// Record containers all day, across their restarts and the daemon's own; control it with
+    /// add, remove, status and export.
+    Daemon {
+        #[arg(long, value_name = "DIR", default_value = DEFAULT_STATE_DIR)]
+        state_dir: PathBuf,
+        #[command(flatten)]
+        socket: SocketArg,
+        /// Save the state every SECS (and on SIGTERM): a reboot loses at most this much.
+        #[arg(long, value_name = "SECS", default_value_t = 30)]
+        checkpoint: u64,
+    },
+    /// Start recording containers in the daemon (ones not created yet: from their creation).
+    Add {
+        #[arg(required = true, value_name = "CONTAINER")]
+        containers: Vec<String>,
+        #[command(flatten)]
+        socket: SocketArg,
+    },
+    /// Stop recording containers in the daemon (what they learned can still be exported).
+    Remove {
+        #[arg(required = true, value_name = "CONTAINER")]
+        containers: Vec<String>,
+        #[command(flatten)]
+        socket: SocketArg,
+    },
+    /// What the daemon has learned: per container, syscalls, the last new one and how long
+    /// ago (learning has converged when that keeps growing), refusals, restarts, events.
+    Status {
+        #[arg(long)]
+        json: bool,
+        /// Redraw every 2 s until Ctrl-C.
+        #[arg(long)]
+        watch: bool,
+        #[command(flatten)]
+        socket: SocketArg,
+    },
+    /// The profile of a container recorded by the daemon, as it stands; recording goes on.
+    Export {
+        container: String,
+        /// Default: standard output.
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+        #[arg(long, value_enum, default_value = "docker")]
+        format: FormatArg,
+        #[command(flatten)]
+        socket: SocketArg,
+    },
     /// Benchmark helper: attach only an empty program to sys_enter until Ctrl-C/SIGTERM.
     #[command(hide = true)]
     Floor,
+}
+
+pub const DEFAULT_STATE_DIR: &str = "/var/lib/seccomp-tracer";
+pub const DEFAULT_SOCKET: &str = "/run/seccomp-tracer.sock";
+
+/// `--socket`: shared by the daemon and its clients.
+#[derive(Debug, Args)]
+pub struct SocketArg {
+    /// The daemon's control socket.
+    #[arg(long = "socket", value_name = "PATH", default_value = DEFAULT_SOCKET)]
+    pub path: PathBuf,
+}
+
+impl FormatArg {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Docker => "docker",
+            Self::Oci => "oci",
+            Self::Kubernetes => "kubernetes",
+        }
+    }
 }
 
 /// What to trace: shared by `record` and `check`.
@@ -172,6 +240,7 @@ impl CheckArgs {
             include_setup: false,
             check: true,
             args: true,
+            state_file: None,
         }
     }
 }
@@ -214,6 +283,7 @@ impl RunArgs {
             include_setup: true,
             check: false,
             args: !self.profile.no_args,
+            state_file: None,
         };
         (cfg, self.cmd)
     }
@@ -236,6 +306,7 @@ impl RecordArgs {
             include_setup: false,
             check: false,
             args: !self.profile.no_args,
+            state_file: None,
         }
     }
 }
@@ -282,5 +353,26 @@ mod tests {
         assert!(!cfg.include_refused && cfg.runtime_baseline && cfg.restart && !cfg.wait);
         assert_eq!(cfg.format, Format::Oci);
         assert!(!cfg.complain && !cfg.args);
+    }
+
+    /// The systemd unit starts the daemon with options this binary takes.
+    #[test]
+    fn systemd_unit_command_line_parses() {
+        let unit = include_str!("../../contrib/seccomp-tracer.service");
+        let exec = unit
+            .lines()
+            .find_map(|l| l.strip_prefix("ExecStart="))
+            .expect("ExecStart");
+        let mut argv: Vec<&str> = exec.split_whitespace().collect();
+        argv[0] = "seccomp-tracer";
+        let cli = Cli::try_parse_from(argv).expect("the unit's command line parses");
+        let Command::Daemon {
+            state_dir, socket, ..
+        } = cli.command
+        else {
+            panic!("not the daemon");
+        };
+        assert_eq!(state_dir, PathBuf::from(DEFAULT_STATE_DIR));
+        assert_eq!(socket.path, PathBuf::from(DEFAULT_SOCKET));
     }
 }

@@ -4,6 +4,7 @@
 pub mod baseline;
 pub mod bpf;
 pub mod cli;
+pub mod daemon;
 pub mod output;
 pub mod privileges;
 pub mod profile;

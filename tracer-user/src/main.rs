@@ -7,6 +7,11 @@ use clap::Parser;
 use seccomp_tracer::{
     bpf,
     cli::{Cli, Command},
+    daemon::{
+        self,
+        client::request,
+        protocol::{render_status, Request, Response},
+    },
     privileges,
     profile::formats,
     profiles, recorder,
@@ -82,6 +87,83 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 profiles::explain(&p, arch, &profile.display().to_string())
             );
         }
+        Command::Daemon {
+            state_dir,
+            socket,
+            checkpoint,
+        } => {
+            privileges::check()?;
+            daemon::serve(daemon::DaemonConfig {
+                state_dir,
+                socket: socket.path,
+                checkpoint: std::time::Duration::from_secs(checkpoint.max(1)),
+            })
+            .await?;
+        }
+        Command::Add { containers, socket } => {
+            print_ok(request(&socket.path, &Request::Add { containers }).await?);
+        }
+        Command::Remove { containers, socket } => {
+            print_ok(request(&socket.path, &Request::Remove { containers }).await?);
+        }
+        Command::Status {
+            json,
+            watch,
+            socket,
+        } => loop {
+            let Response::Status(status) = request(&socket.path, &Request::Status).await? else {
+                anyhow::bail!("the daemon answered status with something else");
+            };
+            if json {
+                println!("{}", serde_json::to_string_pretty(&status)?);
+            } else {
+                if watch {
+                    // Clear the screen and go home, then redraw.
+                    print!("\x1b[2J\x1b[H");
+                }
+                print!("{}", render_status(&status));
+            }
+            if !watch {
+                break;
+            }
+            let mut int = signal(SignalKind::interrupt())?;
+            tokio::select! {
+                _ = tokio::time::sleep(std::time::Duration::from_secs(2)) => {}
+                _ = int.recv() => break,
+            }
+        },
+        Command::Export {
+            container,
+            output,
+            format,
+            socket,
+        } => {
+            let req = Request::Export {
+                container,
+                format: format.name().into(),
+            };
+            let Response::Profile {
+                doc,
+                kubelet,
+                summary,
+            } = request(&socket.path, &req).await?
+            else {
+                anyhow::bail!("the daemon answered export with something else");
+            };
+            match output {
+                Some(path) => {
+                    recorder::write_json(&path, &doc)?;
+                    if let Some(k) = kubelet {
+                        recorder::write_json(&recorder::kubelet_path(&path), &k)?;
+                    }
+                    eprintln!("{summary} -> {}", path.display());
+                }
+                None => {
+                    println!("{}", serde_json::to_string_pretty(&doc)?);
+                    eprintln!("{summary}");
+                }
+            }
+        }
         Command::Floor => {
             privileges::check()?;
             let _attached = bpf::attach_floor()?;
@@ -95,6 +177,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn print_ok(r: Response) {
+    if let Response::Ok { message } = r {
+        println!("{message}");
+    }
 }
 
 fn main() -> ExitCode {

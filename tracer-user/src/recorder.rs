@@ -80,6 +80,8 @@ pub struct RecordConfig {
     pub label: Option<String>,
     /// Calls made without a seccomp filter count too (`run`: no runtime sets the target up).
     pub include_setup: bool,
+    /// The daemon's state file: checkpoints save the session there instead of writing profiles.
+    pub state_file: Option<PathBuf>,
     /// Report refusals only; write no profile (`check`).
     pub check: bool,
     /// Argument rules for the calls Docker's default filters by argument (off: `--no-args`).
@@ -87,27 +89,33 @@ pub struct RecordConfig {
 }
 
 /// One thing being recorded, across all its instances (cgroups).
-struct Target {
-    label: String,
-    spec: TargetSpec,
-    output: PathBuf,
+pub(crate) struct Target {
+    pub(crate) label: String,
+    pub(crate) spec: TargetSpec,
+    pub(crate) output: PathBuf,
     /// Current container id (Docker targets).
-    container_id: Option<String>,
+    pub(crate) container_id: Option<String>,
     /// Current cgroup path, relative to the cgroup2 root (watched for re-creation).
-    path: Option<String>,
+    pub(crate) path: Option<String>,
     /// Cgroups of this target present in the kernel's TARGETS map.
-    live: Vec<u64>,
+    pub(crate) live: Vec<u64>,
     /// What instances no longer in the map recorded.
-    folded: Learned,
+    pub(crate) folded: Learned,
     /// For the live display: already printed.
-    shown: SyscallSet,
-    shown_refused: SyscallSet,
+    pub(crate) shown: SyscallSet,
+    pub(crate) shown_refused: SyscallSet,
     /// Instances traced from creation: new containers (or cgroups), and restarts of ones
     /// already seen running.
-    fresh: u32,
-    restarts: u32,
+    pub(crate) fresh: u32,
+    pub(crate) restarts: u32,
     /// Container ids seen running, to tell a restart from a new container.
-    known_ids: Vec<String>,
+    pub(crate) known_ids: Vec<String>,
+    /// False once removed (the daemon's `remove`); its index stays, as watch tags use it.
+    pub(crate) active: bool,
+    /// The last first sighting, and when.
+    pub(crate) last_new: Option<(String, SystemTime)>,
+    /// First sightings reported by the kernel.
+    pub(crate) events: u64,
 }
 
 impl Target {
@@ -116,19 +124,19 @@ impl Target {
     }
 }
 
-struct Session {
-    cfg: RecordConfig,
-    arch: Arch,
-    root: PathBuf,
-    tracer: Tracer,
-    docker: Option<(DockerClient, DaemonInfo)>,
-    targets: Vec<Target>,
-    by_cgroup: HashMap<u64, usize>,
-    baseline: Learned,
-    baseline_source: Option<baseline::Source>,
-    dirty: bool,
+pub(crate) struct Session {
+    pub(crate) cfg: RecordConfig,
+    pub(crate) arch: Arch,
+    pub(crate) root: PathBuf,
+    pub(crate) tracer: Tracer,
+    pub(crate) docker: Option<(DockerClient, DaemonInfo)>,
+    pub(crate) targets: Vec<Target>,
+    pub(crate) by_cgroup: HashMap<u64, usize>,
+    pub(crate) baseline: Learned,
+    pub(crate) baseline_source: Option<baseline::Source>,
+    pub(crate) dirty: bool,
     /// Cgroups adopted under a watched parent whose owner is not known yet, and since when.
-    provisional: HashMap<u64, Instant>,
+    pub(crate) provisional: HashMap<u64, Instant>,
 }
 
 /// How long a cgroup adopted under a watched parent is traced while waiting for Docker to say
@@ -185,8 +193,18 @@ fn display_name(arch: Arch, nr: u32, compat: bool) -> String {
     }
 }
 
+/// A control request from the daemon's socket, and where its answer goes.
+pub(crate) type Control = tokio::sync::mpsc::Receiver<(
+    crate::daemon::protocol::Request,
+    tokio::sync::oneshot::Sender<crate::daemon::protocol::Response>,
+)>;
+
+fn shown_name(name: Option<&'static str>, nr: u32) -> String {
+    name.map_or_else(|| format!("#{nr}"), String::from)
+}
+
 /// Names of the calls the current filter refused, both ABIs, sorted and unique.
-fn refused_names(arch: Arch, l: &Learned) -> Vec<&'static str> {
+pub(crate) fn refused_names(arch: Arch, l: &Learned) -> Vec<&'static str> {
     let compat = arch.compat();
     let mut v: Vec<&'static str> = l
         .native
@@ -213,7 +231,7 @@ pub fn learned_of(tracer: &Tracer, id: u64) -> Result<Option<Learned>, BpfError>
     }
 }
 
-fn say(line: &str) {
+pub(crate) fn say(line: &str) {
     println!("{} {line}", report::clock(SystemTime::now()));
 }
 
@@ -304,18 +322,14 @@ pub async fn record_until(
     if let Some(ready) = ready {
         let _ = ready.send(());
     }
-    session.run(events, stop).await?;
+    session.run(events, stop, None).await?;
     session.finish()
 }
 
-async fn resolve(
-    cfg: &RecordConfig,
-    spec: &TargetSpec,
-    root: &Path,
-    docker: Option<&(DockerClient, DaemonInfo)>,
-) -> Result<Target, RecordError> {
-    let mut t = Target {
-        label: cfg.label.clone().unwrap_or_else(|| label_of(spec)),
+/// A target with nothing learned and no instance yet.
+pub(crate) fn new_target(spec: &TargetSpec, label: String) -> Target {
+    Target {
+        label,
         spec: spec.clone(),
         output: PathBuf::new(),
         container_id: None,
@@ -327,7 +341,19 @@ async fn resolve(
         fresh: 0,
         restarts: 0,
         known_ids: Vec::new(),
-    };
+        active: true,
+        last_new: None,
+        events: 0,
+    }
+}
+
+pub(crate) async fn resolve(
+    cfg: &RecordConfig,
+    spec: &TargetSpec,
+    root: &Path,
+    docker: Option<&(DockerClient, DaemonInfo)>,
+) -> Result<Target, RecordError> {
+    let mut t = new_target(spec, cfg.label.clone().unwrap_or_else(|| label_of(spec)));
     match spec {
         TargetSpec::Container(name) => {
             let Some((client, info)) = docker else {
@@ -383,7 +409,10 @@ impl Session {
         })
     }
 
-    async fn learn_baseline(&mut self, events: &mut EventReader) -> Result<(), RecordError> {
+    pub(crate) async fn learn_baseline(
+        &mut self,
+        events: &mut EventReader,
+    ) -> Result<(), RecordError> {
         if !self.cfg.runtime_baseline || self.cfg.check {
             return Ok(());
         }
@@ -401,7 +430,7 @@ impl Session {
     }
 
     /// Where this daemon puts container cgroups (e.g. `/docker`), if any target is a container.
-    fn container_parent(&self) -> Option<String> {
+    pub(crate) fn container_parent(&self) -> Option<String> {
         let (_, info) = self.docker.as_ref()?;
         let sibling = self.sibling();
         let sib = sibling.as_ref().map(|(a, b)| (a.as_str(), b.as_str()));
@@ -418,18 +447,10 @@ impl Session {
             }
         }
         for i in 0..self.targets.len() {
-            let Some(path) = self.targets[i].path.clone() else {
-                continue;
-            };
-            // Watch first, so an instance created between the two steps is not missed.
-            self.tracer.watch(&path, i as u32)?;
-            if let Ok(CgroupId(id)) = cgroup::id_of(&self.root, &path) {
-                self.track(i, id)?;
-                // Nothing runs in it yet: whatever will is traced from its first syscall.
-                if cgroup::is_empty(&self.root, &path) {
-                    self.targets[i].fresh += 1;
-                }
-            }
+            self.attach_one(i)?;
+        }
+        if self.cfg.state_file.is_some() {
+            return Ok(());
         }
         let n = self.targets.len();
         let (verb, end) = if self.cfg.check {
@@ -452,7 +473,27 @@ impl Session {
         Ok(())
     }
 
-    fn track(&mut self, target: usize, id: u64) -> Result<(), RecordError> {
+    /// Watches target `i`'s cgroup path and traces the instance running now, if any.
+    pub(crate) fn attach_one(&mut self, i: usize) -> Result<(), RecordError> {
+        let Some(path) = self.targets[i].path.clone() else {
+            return Ok(());
+        };
+        // Watch first, so an instance created between the two steps is not missed.
+        self.tracer.watch(&path, i as u32)?;
+        if let Ok(CgroupId(id)) = cgroup::id_of(&self.root, &path) {
+            self.track(i, id)?;
+            // Nothing runs in it yet: whatever will is traced from its first syscall.
+            if cgroup::is_empty(&self.root, &path) {
+                self.targets[i].fresh += 1;
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) fn track(&mut self, target: usize, id: u64) -> Result<(), RecordError> {
+        // Adopted provisionally by the kernel (under a watched parent): it is ours now, and
+        // must not expire.
+        self.provisional.remove(&id);
         self.tracer.add_cgroup(id)?;
         self.by_cgroup.insert(id, target);
         if !self.targets[target].live.contains(&id) {
@@ -463,7 +504,7 @@ impl Session {
 
     /// Folds the instances of `target` other than `keep` into user space and drops them from
     /// the kernel map, which keeps the map bounded across many restarts.
-    fn fold_old(&mut self, target: usize, keep: u64) -> Result<(), RecordError> {
+    pub(crate) fn fold_old(&mut self, target: usize, keep: u64) -> Result<(), RecordError> {
         let old: Vec<u64> = self.targets[target]
             .live
             .iter()
@@ -528,10 +569,11 @@ impl Session {
     }
 
     /// The container target whose current container id names cgroup `id`.
-    fn owner_of(&self, id: u64) -> Option<usize> {
+    pub(crate) fn owner_of(&self, id: u64) -> Option<usize> {
         let leaf = self.leaf_of(id)?;
         self.targets.iter().position(|t| {
-            t.is_container()
+            t.active
+                && t.is_container()
                 && !t.live.contains(&id)
                 && t.container_id.as_deref().is_some_and(|c| leaf.contains(c))
         })
@@ -587,6 +629,10 @@ impl Session {
                 };
                 let t = &mut self.targets[i];
                 let name = table.and_then(|a| a.name(ev.value));
+                if matches!(ev.kind, event_kind::SEEN | event_kind::SEEN_COMPAT) {
+                    t.events += 1;
+                    t.last_new = Some((shown_name(name, ev.value), SystemTime::now()));
+                }
                 let shown = display_name(self.arch, ev.value, compat);
                 // Compat numbers are kept apart from native ones in what was shown.
                 let key = ev.value | if compat { 1 << 31 } else { 0 };
@@ -618,6 +664,9 @@ impl Session {
             let TargetSpec::Container(wanted) = &t.spec else {
                 continue;
             };
+            if !t.active {
+                continue;
+            }
             let matches = t.label == name || wanted == name || wanted == id;
             if !matches || t.container_id.as_deref() == Some(id) {
                 continue;
@@ -655,10 +704,11 @@ impl Session {
         Ok(())
     }
 
-    async fn run(
+    pub(crate) async fn run(
         &mut self,
         events: EventReader,
         stop: impl std::future::Future<Output = ()>,
+        mut control: Option<Control>,
     ) -> Result<(), RecordError> {
         tokio::pin!(stop);
         // SAFETY: the ring buffer's fd is owned by `events`, which the AsyncFd owns and keeps
@@ -734,7 +784,21 @@ impl Session {
                 }
                 _ = checkpoint.tick() => {
                     if std::mem::take(&mut self.dirty) {
-                        self.write_profiles()?;
+                        self.checkpoint()?;
+                    }
+                }
+                req = async {
+                    match control.as_mut() {
+                        Some(c) => c.recv().await,
+                        None => std::future::pending().await,
+                    }
+                } => {
+                    match req {
+                        Some((req, reply)) => {
+                            let resp = self.on_request(req).await;
+                            let _ = reply.send(resp);
+                        }
+                        None => control = None,
                     }
                 }
                 _ = sigint.recv() => break,
@@ -752,7 +816,7 @@ impl Session {
         Ok(())
     }
 
-    fn learned(&self, t: &Target) -> Result<Learned, RecordError> {
+    pub(crate) fn learned(&self, t: &Target) -> Result<Learned, RecordError> {
         let mut l = t.folded.clone();
         for &id in &t.live {
             if let Some(learned) = learned_of(&self.tracer, id)? {
@@ -762,7 +826,10 @@ impl Session {
         Ok(l)
     }
 
-    fn compose(&self, t: &Target) -> Result<(Learned, crate::profile::Composition), RecordError> {
+    pub(crate) fn compose(
+        &self,
+        t: &Target,
+    ) -> Result<(Learned, crate::profile::Composition), RecordError> {
         let learned = self.learned(t)?;
         let none = Learned::default();
         let baseline = if t.is_container() {
@@ -783,7 +850,7 @@ impl Session {
         Ok((learned, c))
     }
 
-    fn has_instance(t: &Target) -> bool {
+    pub(crate) fn has_instance(t: &Target) -> bool {
         !t.live.is_empty() || t.fresh + t.restarts > 0
     }
 
@@ -792,16 +859,7 @@ impl Session {
         t: &Target,
         c: &crate::profile::Composition,
     ) -> Result<(), RecordError> {
-        let profile = Profile {
-            allowed: c.allowed.iter().map(|n| n.to_string()).collect(),
-            conditions: c
-                .conditions
-                .iter()
-                .map(|(n, c)| (n.to_string(), c.clone()))
-                .collect(),
-            refused: c.refused_included.iter().map(|n| n.to_string()).collect(),
-            complain: self.cfg.complain,
-        };
+        let profile = Profile::from_composition(c, self.cfg.complain);
         write_json(
             &t.output,
             &formats::render(self.cfg.format, self.arch, &t.label, &profile),
@@ -814,6 +872,14 @@ impl Session {
             )?;
         }
         Ok(())
+    }
+
+    /// Saves what was learned so far: the daemon's state file, or every profile.
+    pub(crate) fn checkpoint(&self) -> Result<(), RecordError> {
+        match &self.cfg.state_file {
+            Some(path) => self.save_state(path),
+            None => self.write_profiles(),
+        }
     }
 
     fn write_profiles(&self) -> Result<(), RecordError> {

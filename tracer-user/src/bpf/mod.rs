@@ -3,11 +3,15 @@
 
 pub mod btf;
 
-use std::{fs, os::fd::AsRawFd, path::Path};
+use std::{
+    fs,
+    os::fd::AsRawFd,
+    path::{Path, PathBuf},
+};
 
 use aya::{
     maps::{Array, HashMap, MapData, PerCpuArray, RingBuf},
-    programs::{RawTracePoint, TracePoint},
+    programs::{links::FdLink, RawTracePoint, TracePoint},
     Ebpf, EbpfLoader,
 };
 use thiserror::Error;
@@ -146,8 +150,14 @@ impl KernelLayout {
     }
 }
 
-/// Loads program `program` of `ebpf` and attaches it to raw tracepoint `tracepoint`.
-fn attach_raw(ebpf: &mut Ebpf, program: &'static str, tracepoint: &str) -> Result<(), BpfError> {
+/// Loads program `program` of `ebpf` and attaches it to raw tracepoint `tracepoint`; with
+/// `pin`, pins the link there so the program stays attached after this process exits.
+fn attach_raw(
+    ebpf: &mut Ebpf,
+    program: &'static str,
+    tracepoint: &str,
+    pin: Option<&Path>,
+) -> Result<(), BpfError> {
     let attach_err = |e: aya::programs::ProgramError| BpfError::Attach {
         program,
         detail: format!("{e:#}"),
@@ -158,7 +168,19 @@ fn attach_raw(ebpf: &mut Ebpf, program: &'static str, tracepoint: &str) -> Resul
         .try_into()
         .map_err(attach_err)?;
     prog.load().map_err(attach_err)?;
-    prog.attach(tracepoint).map_err(attach_err)?;
+    let id = prog.attach(tracepoint).map_err(attach_err)?;
+    if let Some(path) = pin {
+        let link = prog.take_link(id).map_err(attach_err)?;
+        pin_link(program, FdLink::from(link), path)?;
+    }
+    Ok(())
+}
+
+fn pin_link(program: &'static str, link: FdLink, path: &Path) -> Result<(), BpfError> {
+    link.pin(path).map_err(|e| BpfError::Attach {
+        program,
+        detail: format!("pinning at {}: {e}", path.display()),
+    })?;
     Ok(())
 }
 
@@ -167,7 +189,7 @@ pub fn attach_floor() -> Result<Ebpf, BpfError> {
     let mut ebpf = EbpfLoader::new()
         .load(crate::EBPF_OBJECT)
         .map_err(|e| BpfError::Load(format!("{e:#}")))?;
-    attach_raw(&mut ebpf, "floor", "sys_enter")?;
+    attach_raw(&mut ebpf, "floor", "sys_enter", None)?;
     Ok(ebpf)
 }
 
@@ -180,7 +202,42 @@ pub struct Counters {
     pub refusals: u64,
 }
 
-/// The loaded and attached programs with their maps. Dropping it detaches everything.
+/// The maps of the kernel programs (all pinned by the daemon).
+const MAPS: [&str; 9] = [
+    "TARGETS",
+    "WATCH",
+    "ENTERED",
+    "ARGS",
+    "EVENTS",
+    "COUNTERS",
+    "PARENT_LENS",
+    "ZERO",
+    "SCRATCH",
+];
+/// The programs `Tracer` attaches, and where each goes.
+const PROGRAMS: [(&str, &str, &str); 3] = [
+    ("sys_enter", "", "sys_enter"),
+    ("sys_exit", "", "sys_exit"),
+    ("cgroup_mkdir", "cgroup", "cgroup_mkdir"),
+];
+
+/// Where a daemon with state directory `state` pins the maps and links of this build of the
+/// kernel programs: `base/<state>/<build>`, so daemons with different state directories never
+/// share maps, and a new version never runs against maps laid out for another.
+pub fn pin_dir(base: &Path, state: &Path) -> PathBuf {
+    use std::hash::{Hash, Hasher};
+    let hash = |data: &[u8]| {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        data.hash(&mut h);
+        format!("{:016x}", h.finish())
+    };
+    let state = state.canonicalize().unwrap_or_else(|_| state.to_path_buf());
+    base.join(hash(state.as_os_str().as_encoded_bytes()))
+        .join(hash(crate::EBPF_OBJECT))
+}
+
+/// The loaded and attached programs with their maps. Dropping it detaches everything that is
+/// not pinned.
 pub struct Tracer {
     _ebpf: Ebpf,
     targets: HashMap<MapData, u64, CgroupRecord>,
@@ -190,13 +247,34 @@ pub struct Tracer {
     parent_lens: Array<MapData, u32>,
     parents: Vec<String>,
     ring: Option<RingBuf<MapData>>,
+    /// The programs were already attached by an earlier process (pinned), and kept recording.
+    resumed: bool,
 }
 
 impl Tracer {
     /// Loads the programs with the kernel's layout and attaches them.
     pub fn load(layout: &KernelLayout) -> Result<Self, BpfError> {
+        Self::load_pinned(layout, None)
+    }
+
+    /// Like [`load`](Self::load); with `pin`, maps and links live in that bpffs directory, so
+    /// the kernel keeps recording when this process exits, and a later call with the same
+    /// directory picks them up instead of attaching a second copy.
+    pub fn load_pinned(layout: &KernelLayout, pin: Option<&Path>) -> Result<Self, BpfError> {
         let tgid = std::process::id();
-        let mut ebpf = EbpfLoader::new()
+        let mut loader = EbpfLoader::new();
+        let pin_err = |e: std::io::Error| BpfError::Load(format!("bpffs directory: {e}"));
+        let map_paths: Vec<(&str, PathBuf)> = match pin {
+            Some(dir) => {
+                std::fs::create_dir_all(dir).map_err(pin_err)?;
+                MAPS.iter().map(|&m| (m, dir.join(m))).collect()
+            }
+            None => Vec::new(),
+        };
+        for (name, path) in &map_paths {
+            loader.map_pin_path(name, path.as_path());
+        }
+        let mut ebpf = loader
             .override_global("SECCOMP_MODE_OFFSET", &layout.seccomp_mode, true)
             .override_global("REGS_NR_OFFSET", &layout.regs_nr, true)
             .override_global("REGS_ARG0_OFFSET", &layout.regs_arg0, true)
@@ -223,21 +301,45 @@ impl Tracer {
         let ring = RingBuf::try_from(take("EVENTS")?).map_err(map_err("EVENTS"))?;
         let parent_lens = Array::try_from(take("PARENT_LENS")?).map_err(map_err("PARENT_LENS"))?;
 
-        attach_raw(&mut ebpf, "sys_enter", "sys_enter")?;
-        attach_raw(&mut ebpf, "sys_exit", "sys_exit")?;
-        let attach_err = |e: aya::programs::ProgramError| BpfError::Attach {
-            program: "cgroup_mkdir",
-            detail: format!("{e:#}"),
-        };
-        let prog: &mut TracePoint = ebpf
-            .program_mut("cgroup_mkdir")
-            .ok_or(BpfError::Load("program cgroup_mkdir missing".into()))?
-            .try_into()
-            .map_err(attach_err)?;
-        prog.load().map_err(attach_err)?;
-        prog.attach("cgroup", "cgroup_mkdir").map_err(attach_err)?;
+        let link_path = |prog: &str| pin.map(|d| d.join(format!("link_{prog}")));
+        let resumed = PROGRAMS
+            .iter()
+            .all(|(prog, _, _)| link_path(prog).is_some_and(|p| p.exists()));
+        if !resumed {
+            for (prog, _, _) in PROGRAMS {
+                if let Some(p) = link_path(prog) {
+                    // A partial set from an interrupted start: detach it and start over.
+                    let _ = std::fs::remove_file(p);
+                }
+            }
+            for (prog, category, name) in PROGRAMS {
+                if category.is_empty() {
+                    attach_raw(&mut ebpf, prog, name, link_path(prog).as_deref())?;
+                    continue;
+                }
+                let attach_err = |e: aya::programs::ProgramError| BpfError::Attach {
+                    program: prog,
+                    detail: format!("{e:#}"),
+                };
+                let tp: &mut TracePoint = ebpf
+                    .program_mut(prog)
+                    .ok_or(BpfError::Load(format!("program {prog} missing")))?
+                    .try_into()
+                    .map_err(attach_err)?;
+                tp.load().map_err(attach_err)?;
+                let id = tp.attach(category, name).map_err(attach_err)?;
+                if let Some(p) = link_path(prog) {
+                    let link = tp.take_link(id).map_err(attach_err)?;
+                    let fd = FdLink::try_from(link).map_err(|e| BpfError::Attach {
+                        program: prog,
+                        detail: format!("this kernel cannot pin a perf-event link: {e}"),
+                    })?;
+                    pin_link(prog, fd, &p)?;
+                }
+            }
+        }
 
-        Ok(Self {
+        let mut tracer = Self {
             _ebpf: ebpf,
             targets,
             args,
@@ -246,7 +348,26 @@ impl Tracer {
             parent_lens,
             parents: Vec::new(),
             ring: Some(ring),
-        })
+            resumed,
+        };
+        if resumed {
+            tracer.reload_parents()?;
+        }
+        Ok(tracer)
+    }
+
+    /// Whether the programs were found attached (pinned) and kept, with what they recorded.
+    pub fn resumed(&self) -> bool {
+        self.resumed
+    }
+
+    /// The ids of every cgroup in the kernel's filter map.
+    pub fn cgroups(&self) -> Result<Vec<u64>, BpfError> {
+        self.targets
+            .keys()
+            .filter(|k| !matches!(k, Err(aya::maps::MapError::KeyNotFound)))
+            .collect::<Result<_, _>>()
+            .map_err(map_err("TARGETS"))
     }
 
     /// Starts tracing cgroup `id` (keeps what it already recorded if traced before).
@@ -330,6 +451,36 @@ impl Tracer {
             .map_err(map_err("PARENT_LENS"))?;
         self.parents.push(parent.to_string());
         Ok(true)
+    }
+
+    /// Rebuilds `parents` from the pinned maps: the WATCH keys tagged PARENT, in the order of
+    /// their PARENT_LENS slots.
+    fn reload_parents(&mut self) -> Result<(), BpfError> {
+        let mut paths: Vec<String> = Vec::new();
+        for entry in self.watch.iter() {
+            let (key, tag) = entry.map_err(map_err("WATCH"))?;
+            if tag == watch_tag::PARENT {
+                let end = key
+                    .bytes
+                    .iter()
+                    .position(|&b| b == 0)
+                    .unwrap_or(key.bytes.len());
+                paths.push(String::from_utf8_lossy(&key.bytes[..end]).into_owned());
+            }
+        }
+        for slot in 0..MAX_PARENTS {
+            let len = self
+                .parent_lens
+                .get(&slot, 0)
+                .map_err(map_err("PARENT_LENS"))?;
+            if len == 0 {
+                break;
+            }
+            if let Some(i) = paths.iter().position(|p| p.len() == len as usize) {
+                self.parents.push(paths.remove(i));
+            }
+        }
+        Ok(())
     }
 
     /// The parent directories watched with [`watch_parent`](Self::watch_parent).

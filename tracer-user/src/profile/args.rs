@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use serde::{Deserialize, Serialize};
 use tracer_common::{arg_call, arg_phase, ArgKey, CLONE_NS_FLAGS, UNSHARE_NS_FLAGS};
 
 /// Names of the calls whose first argument is recorded, by `tracer_common::arg_call` index.
@@ -89,7 +90,7 @@ pub fn condition(call: usize, value: u64) -> Condition {
 }
 
 /// What was seen of one call's argument in one phase.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Seen {
     Values(BTreeSet<u64>),
     /// A value could not be kept: the rule must not be narrowed.
@@ -106,9 +107,23 @@ impl Seen {
     }
 }
 
-/// Argument values seen, by (`arg_call` index, `arg_phase`).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// Argument values seen, by (`arg_call` index, `arg_phase`). Serialized as a list (JSON
+/// object keys cannot be pairs).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "Vec<((usize, u32), Seen)>", into = "Vec<((usize, u32), Seen)>")]
 pub struct ArgValues(BTreeMap<(usize, u32), Seen>);
+
+impl From<Vec<((usize, u32), Seen)>> for ArgValues {
+    fn from(v: Vec<((usize, u32), Seen)>) -> Self {
+        Self(v.into_iter().collect())
+    }
+}
+
+impl From<ArgValues> for Vec<((usize, u32), Seen)> {
+    fn from(a: ArgValues) -> Self {
+        a.0.into_iter().collect()
+    }
+}
 
 impl ArgValues {
     /// From the kernel's `ARGS` keys of one cgroup and its `arg_overflow` bits.

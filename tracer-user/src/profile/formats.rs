@@ -44,6 +44,22 @@ pub struct Profile {
     pub complain: bool,
 }
 
+impl Profile {
+    /// The profile a composition describes.
+    pub fn from_composition(c: &super::Composition, complain: bool) -> Self {
+        Self {
+            allowed: c.allowed.iter().map(|n| n.to_string()).collect(),
+            conditions: c
+                .conditions
+                .iter()
+                .map(|(n, c)| (n.to_string(), c.clone()))
+                .collect(),
+            refused: c.refused_included.iter().map(|n| n.to_string()).collect(),
+            complain,
+        }
+    }
+}
+
 #[derive(Clone, Debug, Error)]
 pub enum FormatError {
     #[error("not a seccomp profile: {0}")]

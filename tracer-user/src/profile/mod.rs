@@ -8,6 +8,7 @@ mod set;
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use serde::{Deserialize, Serialize};
 pub use set::SyscallSet;
 use tracer_common::{arg_call, arg_phase, AbiRecord, ArgKey, CgroupRecord};
 
@@ -15,7 +16,7 @@ use crate::syscalls::Arch;
 use args::{arg_call_of, condition, ArgValues, Condition, Seen};
 
 /// What one ABI of a target did, split as the kernel records it.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Calls {
     /// Calls made under a seccomp filter.
     pub allowed: SyscallSet,
@@ -42,7 +43,7 @@ impl Calls {
 }
 
 /// Everything learned about one target (all its instances merged).
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Learned {
     /// The native ABI (x86_64, aarch64).
     pub native: Calls,

@@ -2,12 +2,13 @@
 
 use std::collections::BTreeSet;
 
+use serde::{Deserialize, Serialize};
 use tracer_common::SyscallBits;
 
 use crate::syscalls::Arch;
 
 /// Syscall numbers (of one ABI), ordered.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SyscallSet(BTreeSet<u32>);
 
 impl SyscallSet {

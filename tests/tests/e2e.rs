@@ -1283,3 +1283,56 @@ fn daemon_soak_memory_stays_flat_and_nothing_is_lost() {
         assert!(allowed_names(&p).contains(call), "{call} lost from {n}");
     }
 }
+
+#[test]
+fn daemon_label_and_pattern_take_in_containers_created_later_from_creation() {
+    preflight();
+    let (by_label, by_pattern) = ("st-e2e-lbl", "st-e2e-pat-1");
+    let _c = cleanup(&[by_label, by_pattern]);
+    let dir = workdir("daemon-select");
+    let d = Daemon::start(&dir);
+    let out = d.ok(&["add", "--label", "org.st-e2e=yes"]);
+    assert!(out.contains("0 existing containers"), "{out}");
+    d.ok(&["add", "st-e2e-pat-*"]);
+    // Each makes its call first thing: only tracing from creation sees it.
+    let run = |name: &str, label: Option<&str>, call: &str| {
+        let script = format!("/probe direct {} >/dev/null; sleep 1000", nr(call));
+        let mut args = vec!["run", "-d", "--name", name, "--network", "none"];
+        if let Some(l) = label {
+            args.extend(["--label", l]);
+        }
+        args.extend(["st-busybox", "sh", "-c", &script]);
+        docker(&args);
+    };
+    run(by_label, Some("org.st-e2e=yes"), "getcpu");
+    run(by_pattern, None, "sysinfo");
+    let t0 = Instant::now();
+    loop {
+        let s = d.status();
+        let names: Vec<&str> = s["targets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|t| t["name"].as_str())
+            .collect();
+        if names.contains(&by_label) && names.contains(&by_pattern) {
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "not taken in: {s}\n{}",
+            d.text()
+        );
+        sleep(Duration::from_millis(200));
+    }
+    for (name, call) in [(by_label, "getcpu"), (by_pattern, "sysinfo")] {
+        let p = dir.join(format!("{name}.json"));
+        d.ok(&["export", name, "-o", p.to_str().unwrap()]);
+        let allowed = allowed_names(&p);
+        assert!(
+            allowed.contains(call),
+            "{name}: {call} missing\n{}",
+            d.text()
+        );
+    }
+}

@@ -80,10 +80,15 @@ pub enum Command {
         #[arg(long, value_name = "SECS", default_value_t = 30)]
         checkpoint: u64,
     },
-    /// Start recording containers in the daemon (ones not created yet: from their creation).
+    /// Start recording containers in the daemon: names or ids (ones not created yet: from
+    /// their creation), or name patterns (`'web-*'`) and labels, which also take in matching
+    /// containers created later, from their first syscall.
     Add {
-        #[arg(required = true, value_name = "CONTAINER")]
+        #[arg(value_name = "CONTAINER", required_unless_present = "labels")]
         containers: Vec<String>,
+        /// Containers carrying this label (`key=value` or `key`; repeatable: all must match).
+        #[arg(long = "label", value_name = "KEY[=VALUE]")]
+        labels: Vec<String>,
         #[command(flatten)]
         socket: SocketArg,
     },

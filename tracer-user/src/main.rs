@@ -100,8 +100,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             })
             .await?;
         }
-        Command::Add { containers, socket } => {
-            print_ok(request(&socket.path, &Request::Add { containers }).await?);
+        Command::Add {
+            containers,
+            labels,
+            socket,
+        } => {
+            print_ok(request(&socket.path, &Request::Add { containers, labels }).await?);
         }
         Command::Remove { containers, socket } => {
             print_ok(request(&socket.path, &Request::Remove { containers }).await?);

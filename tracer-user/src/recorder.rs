@@ -137,6 +137,9 @@ pub(crate) struct Session {
     pub(crate) dirty: bool,
     /// Cgroups adopted under a watched parent whose owner is not known yet, and since when.
     pub(crate) provisional: HashMap<u64, Instant>,
+    /// The daemon's name patterns and label selectors: matching containers created later
+    /// become targets.
+    pub(crate) selectors: Vec<crate::target::selector::Selector>,
 }
 
 /// How long a cgroup adopted under a watched parent is traced while waiting for Docker to say
@@ -316,6 +319,7 @@ pub async fn record_until(
         baseline_source: None,
         dirty: false,
         provisional: HashMap::new(),
+        selectors: Vec::new(),
     };
     session.learn_baseline(&mut events).await?;
     session.attach()?;
@@ -652,6 +656,31 @@ impl Session {
         Ok(())
     }
 
+    /// A container a selector matches becomes a target of its own (unless it is one already);
+    /// `on_created` then follows it. Returns its index if it is new.
+    pub(crate) fn select(
+        &mut self,
+        name: &str,
+        labels: &std::collections::HashMap<String, String>,
+    ) -> Option<usize> {
+        let selector = self.selectors.iter().find(|s| s.matches(name, labels))?;
+        let known = self
+            .targets
+            .iter()
+            .any(|t| t.active && (t.label == name || t.spec == TargetSpec::Container(name.into())));
+        if known || name.is_empty() {
+            return None;
+        }
+        say(&format!(
+            "{name}: matches {}; recording it",
+            selector.describe()
+        ));
+        self.targets
+            .push(new_target(&TargetSpec::Container(name.into()), name.into()));
+        self.dirty = true;
+        Some(self.targets.len() - 1)
+    }
+
     /// A container of ours was created again under the same name: follow the new one.
     fn on_created(&mut self, id: &str, name: &str) -> Result<(), RecordError> {
         let driver = match &self.docker {
@@ -765,7 +794,10 @@ impl Session {
                     }
                 } => {
                     match ev {
-                        Some(Ok(ev)) if ev.action == "create" => self.on_created(&ev.id, &ev.name)?,
+                        Some(Ok(ev)) if ev.action == "create" => {
+                            self.select(&ev.name, &ev.labels);
+                            self.on_created(&ev.id, &ev.name)?;
+                        }
                         Some(Ok(_)) => {}
                         Some(Err(e)) => {
                             eprintln!("seccomp-tracer: Docker events: {e}; reconnecting");

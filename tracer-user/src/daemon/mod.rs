@@ -31,7 +31,12 @@ use crate::{
     },
     recorder::{self, refused_names, RecordConfig, RecordError, Session, Target},
     syscalls::Arch,
-    target::{cgroup, docker::DockerClient, TargetSpec},
+    target::{
+        cgroup,
+        docker::DockerClient,
+        selector::{is_pattern, Selector},
+        TargetSpec,
+    },
 };
 use protocol::{Request, Response, Status, TargetStatus};
 
@@ -95,6 +100,8 @@ struct SavedTarget {
 struct State {
     version: u32,
     targets: Vec<SavedTarget>,
+    #[serde(default)]
+    selectors: Vec<Selector>,
 }
 
 fn epoch_secs(t: SystemTime) -> u64 {
@@ -282,6 +289,7 @@ pub async fn serve(dc: DaemonConfig) -> Result<(), DaemonError> {
         baseline_source: None,
         dirty: false,
         provisional: HashMap::new(),
+        selectors: Vec::new(),
     };
     session.learn_baseline(&mut events).await?;
     if let Some(parent) = session.container_parent() {
@@ -360,6 +368,7 @@ impl Session {
         let state = State {
             version: STATE_VERSION,
             targets,
+            selectors: self.selectors.clone(),
         };
         let text = serde_json::to_vec(&state).map_err(std::io::Error::other)?;
         output::write_atomic(path, &text)?;
@@ -369,6 +378,7 @@ impl Session {
     /// Takes up the targets of a saved state: what they learned, the cgroups the kernel kept
     /// tracing while the daemon was down, and their current instances.
     async fn restore(&mut self, state: State) -> Result<(), RecordError> {
+        self.selectors = state.selectors;
         for saved in state.targets {
             let spec = TargetSpec::Container(saved.name.clone());
             let mut t = match (saved.active, &self.docker) {
@@ -448,7 +458,7 @@ impl Session {
 
     pub(crate) async fn on_request(&mut self, req: Request) -> Response {
         let result = match req {
-            Request::Add { containers } => self.add(&containers).await,
+            Request::Add { containers, labels } => self.add(&containers, &labels).await,
             Request::Remove { containers } => self.remove(&containers),
             Request::Status => self.status().map(Response::Status),
             Request::Export { container, format } => self.export(&container, &format),
@@ -458,9 +468,45 @@ impl Session {
         })
     }
 
-    async fn add(&mut self, names: &[String]) -> Result<Response, RecordError> {
+    async fn add(&mut self, args: &[String], labels: &[String]) -> Result<Response, RecordError> {
         let mut lines = Vec::new();
-        for name in names {
+        let (patterns, mut names): (Vec<String>, Vec<String>) =
+            args.iter().cloned().partition(|a| is_pattern(a));
+        let mut new: Vec<Selector> = patterns
+            .into_iter()
+            .map(|p| Selector {
+                pattern: Some(p),
+                labels: labels.to_vec(),
+            })
+            .collect();
+        if new.is_empty() && !labels.is_empty() {
+            new.push(Selector {
+                pattern: None,
+                labels: labels.to_vec(),
+            });
+        }
+        if !new.is_empty() {
+            let existing = match &self.docker {
+                Some((client, _)) => client.list_all().await?,
+                None => Vec::new(),
+            };
+            for s in &new {
+                let matching: Vec<String> = existing
+                    .iter()
+                    .filter(|(_, name, l)| s.matches(name, l))
+                    .map(|(_, name, _)| name.clone())
+                    .collect();
+                lines.push(format!(
+                    "{}: {} existing container{}, and those created from now on",
+                    s.describe(),
+                    matching.len(),
+                    if matching.len() == 1 { "" } else { "s" }
+                ));
+                names.extend(matching);
+            }
+            self.selectors.extend(new);
+        }
+        for name in &names {
             if let Some(i) = self.find(name).filter(|&i| self.targets[i].active) {
                 lines.push(format!("{}: already recorded", self.targets[i].label));
                 continue;

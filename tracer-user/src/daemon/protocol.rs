@@ -8,10 +8,13 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "lowercase")]
 pub enum Request {
-    /// Start recording these containers (names or ids; ones not created yet are recorded from
-    /// their creation).
+    /// Start recording these containers (names, ids, or name patterns such as `web-*`) and
+    /// those carrying every label in `labels` (`key=value` or `key`); patterns and labels also
+    /// take in containers created later, from their creation.
     Add {
         containers: Vec<String>,
+        #[serde(default)]
+        labels: Vec<String>,
     },
     Remove {
         containers: Vec<String>,

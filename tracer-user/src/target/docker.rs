@@ -33,6 +33,8 @@ pub struct LifecycleEvent {
     pub action: String,
     pub id: String,
     pub name: String,
+    /// The container's labels (Docker sends them with every event).
+    pub labels: HashMap<String, String>,
 }
 
 /// The daemon facts that shape cgroup paths and the runtime's behaviour.
@@ -94,6 +96,28 @@ impl DockerClient {
         };
         names.sort();
         names
+    }
+
+    /// Every container (running or not): id, name and labels.
+    pub async fn list_all(
+        &self,
+    ) -> Result<Vec<(String, String, HashMap<String, String>)>, TargetError> {
+        let opts = ListContainersOptions {
+            all: true,
+            ..Default::default()
+        };
+        let list = self.docker.list_containers(Some(opts)).await.map_err(api)?;
+        Ok(list
+            .into_iter()
+            .filter_map(|c| {
+                let name = c.names?.into_iter().next()?;
+                Some((
+                    c.id?,
+                    name.trim_start_matches('/').to_string(),
+                    c.labels.unwrap_or_default().into_iter().collect(),
+                ))
+            })
+            .collect())
     }
 
     /// The container called `name_or_id` (a unique id prefix is enough), or `None`.
@@ -175,11 +199,15 @@ impl DockerClient {
         self.docker.events(Some(opts)).map(|ev| {
             let ev = ev.map_err(api)?;
             let actor = ev.actor.unwrap_or_default();
-            let attrs = actor.attributes.unwrap_or_default();
+            let mut labels: HashMap<String, String> =
+                actor.attributes.unwrap_or_default().into_iter().collect();
+            let name = labels.remove("name").unwrap_or_default();
+            labels.remove("image");
             Ok(LifecycleEvent {
                 action: ev.action.unwrap_or_default(),
                 id: actor.id.unwrap_or_default(),
-                name: attrs.get("name").cloned().unwrap_or_default(),
+                name,
+                labels,
             })
         })
     }

@@ -2,6 +2,7 @@
 
 pub mod cgroup;
 pub mod docker;
+pub mod selector;
 
 use std::path::PathBuf;
 

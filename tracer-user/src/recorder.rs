@@ -307,20 +307,7 @@ pub async fn record_until(
         .take_events()
         .ok_or(BpfError::Load("ring buffer unavailable".into()))?;
 
-    let mut session = Session {
-        cfg,
-        arch,
-        root,
-        tracer,
-        docker,
-        targets,
-        by_cgroup: HashMap::new(),
-        baseline: Learned::default(),
-        baseline_source: None,
-        dirty: false,
-        provisional: HashMap::new(),
-        selectors: Vec::new(),
-    };
+    let mut session = Session::new(cfg, arch, root, tracer, docker, targets);
     session.learn_baseline(&mut events).await?;
     session.attach()?;
     if let Some(ready) = ready {
@@ -403,6 +390,30 @@ pub(crate) async fn resolve(
 }
 
 impl Session {
+    pub(crate) fn new(
+        cfg: RecordConfig,
+        arch: Arch,
+        root: PathBuf,
+        tracer: Tracer,
+        docker: Option<(DockerClient, DaemonInfo)>,
+        targets: Vec<Target>,
+    ) -> Self {
+        Self {
+            cfg,
+            arch,
+            root,
+            tracer,
+            docker,
+            targets,
+            by_cgroup: HashMap::new(),
+            baseline: Learned::default(),
+            baseline_source: None,
+            dirty: false,
+            provisional: HashMap::new(),
+            selectors: Vec::new(),
+        }
+    }
+
     /// A (container id, cgroup path) pair of this daemon, to derive other containers' paths.
     fn sibling(&self) -> Option<(String, String)> {
         self.targets.iter().find_map(|t| {

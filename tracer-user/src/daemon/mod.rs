@@ -8,7 +8,6 @@ pub mod client;
 pub mod protocol;
 
 use std::{
-    collections::HashMap,
     os::unix::fs::PermissionsExt,
     path::{Path, PathBuf},
     time::{Duration, Instant, SystemTime},
@@ -277,20 +276,7 @@ pub async fn serve(dc: DaemonConfig) -> Result<(), DaemonError> {
         args: true,
         state_file: Some(state_file.clone()),
     };
-    let mut session = Session {
-        cfg,
-        arch,
-        root,
-        tracer,
-        docker: Some((client, info)),
-        targets: Vec::new(),
-        by_cgroup: HashMap::new(),
-        baseline: Learned::default(),
-        baseline_source: None,
-        dirty: false,
-        provisional: HashMap::new(),
-        selectors: Vec::new(),
-    };
+    let mut session = Session::new(cfg, arch, root, tracer, Some((client, info)), Vec::new());
     session.learn_baseline(&mut events).await?;
     if let Some(parent) = session.container_parent() {
         session

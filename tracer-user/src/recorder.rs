@@ -229,7 +229,7 @@ pub(crate) fn refused_names(arch: Arch, l: &Learned) -> Vec<&'static str> {
 /// What the kernel recorded for cgroup `id`, if it is traced.
 pub fn learned_of(tracer: &Tracer, id: u64) -> Result<Option<Learned>, BpfError> {
     match tracer.record(id)? {
-        Some(r) => Ok(Some(Learned::from_kernel(&r, tracer.args(id)?))),
+        Some(r) => Ok(Some(Learned::from_kernel(&r, tracer.args(&[id])?))),
         None => Ok(None),
     }
 }
@@ -668,19 +668,21 @@ impl Session {
     }
 
     /// A container a selector matches becomes a target of its own (unless it is one already);
-    /// `on_created` then follows it. Returns its index if it is new.
+    /// `on_created` then follows it.
     pub(crate) fn select(
         &mut self,
         name: &str,
         labels: &std::collections::HashMap<String, String>,
-    ) -> Option<usize> {
-        let selector = self.selectors.iter().find(|s| s.matches(name, labels))?;
+    ) {
+        let Some(selector) = self.selectors.iter().find(|s| s.matches(name, labels)) else {
+            return;
+        };
         let known = self
             .targets
             .iter()
             .any(|t| t.active && (t.label == name || t.spec == TargetSpec::Container(name.into())));
         if known || name.is_empty() {
-            return None;
+            return;
         }
         say(&format!(
             "{name}: matches {}; recording it",
@@ -689,7 +691,6 @@ impl Session {
         self.targets
             .push(new_target(&TargetSpec::Container(name.into()), name.into()));
         self.dirty = true;
-        Some(self.targets.len() - 1)
     }
 
     /// A container of ours was created again under the same name: follow the new one.
@@ -846,7 +847,13 @@ impl Session {
                 }
                 _ = sigint.recv() => break,
                 _ = sigterm.recv() => break,
-                _ = sighup.recv() => break,
+                // A session ends with its terminal; the daemon only saves its state.
+                _ = sighup.recv() => {
+                    if self.cfg.state_file.is_none() {
+                        break;
+                    }
+                    self.checkpoint()?;
+                }
                 _ = sleep_until => break,
                 _ = &mut stop => break,
             }
@@ -861,9 +868,11 @@ impl Session {
 
     pub(crate) fn learned(&self, t: &Target) -> Result<Learned, RecordError> {
         let mut l = t.folded.clone();
+        let keys = self.tracer.args(&t.live)?;
         for &id in &t.live {
-            if let Some(learned) = learned_of(&self.tracer, id)? {
-                l.merge(&learned);
+            if let Some(r) = self.tracer.record(id)? {
+                let mine = keys.iter().filter(|k| k.cgroup_id == id).copied();
+                l.merge(&Learned::from_kernel(&r, mine));
             }
         }
         Ok(l)

@@ -50,7 +50,7 @@ PY
 docker run -d --name cmp-tracer st-bookworm "${redis[@]}" >/dev/null
 "$bin" record cmp-tracer --restart --duration 15 -o "$work/tracer.json" > "$work/tracer.log" 2>&1 &
 rec=$!; sleep 4; load "$(ip cmp-tracer)" >/dev/null; docker exec cmp-tracer /probe direct 100 >/dev/null; wait $rec
-python3 -c "import json;print('\n'.join(sum((r['names'] for r in json.load(open('$work/tracer.json'))['syscalls'] if r['action']=='SCMP_ACT_ALLOW'), [])))" | sort > "$work/tracer.names"
+python3 -c "import json;print('\n'.join(sum((r['names'] for r in json.load(open('$work/tracer.json'))['syscalls'] if r['action']=='SCMP_ACT_ALLOW'), [])))" | sort -u > "$work/tracer.names"
 
 check() { # does a fresh Redis start and serve under profile $1?
   docker rm -f cmp-check >/dev/null 2>&1 || true

@@ -393,12 +393,12 @@ impl Tracer {
         }
     }
 
-    /// The argument values recorded for cgroup `id`.
-    pub fn args(&self, id: u64) -> Result<Vec<ArgKey>, BpfError> {
+    /// The argument values recorded for the cgroups `ids`, in one pass over the map.
+    pub fn args(&self, ids: &[u64]) -> Result<Vec<ArgKey>, BpfError> {
         let mut out = Vec::new();
         for key in self.args.keys() {
             match key {
-                Ok(k) if k.cgroup_id == id => out.push(k),
+                Ok(k) if ids.contains(&k.cgroup_id) => out.push(k),
                 Ok(_) => {}
                 // A key deleted while iterating restarts nothing we need.
                 Err(aya::maps::MapError::KeyNotFound) => {}
@@ -414,7 +414,7 @@ impl Tracer {
             Ok(()) | Err(aya::maps::MapError::KeyNotFound) => {}
             Err(e) => return Err(map_err("TARGETS")(e)),
         }
-        for key in self.args(id)? {
+        for key in self.args(&[id])? {
             match self.args.remove(&key) {
                 Ok(()) | Err(aya::maps::MapError::KeyNotFound) => {}
                 Err(e) => return Err(map_err("ARGS")(e)),

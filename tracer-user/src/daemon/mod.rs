@@ -26,7 +26,7 @@ use crate::{
     output,
     profile::{
         formats::{self, Format, Profile},
-        Learned, SyscallSet,
+        Learned,
     },
     recorder::{self, refused_names, RecordConfig, RecordError, Session, Target},
     syscalls::Arch,
@@ -128,7 +128,7 @@ fn load_state(path: &Path) -> Result<Option<State>, DaemonError> {
 
 /// Mounts bpffs at /sys/fs/bpf unless it is there.
 fn ensure_bpffs() -> Result<(), DaemonError> {
-    let mounted = nix_statfs_magic("/sys/fs/bpf") == Some(BPF_FS_MAGIC);
+    let mounted = statfs_magic("/sys/fs/bpf") == Some(BPF_FS_MAGIC);
     if mounted {
         return Ok(());
     }
@@ -143,7 +143,7 @@ fn ensure_bpffs() -> Result<(), DaemonError> {
     }
 }
 
-fn nix_statfs_magic(path: &str) -> Option<i64> {
+fn statfs_magic(path: &str) -> Option<i64> {
     let c = std::ffi::CString::new(path).ok()?;
     // SAFETY: statfs(2) with a NUL-terminated path and a zeroed struct it fills in.
     unsafe {
@@ -596,7 +596,7 @@ impl Session {
         let doc = formats::render(format, self.arch, &t.label, &profile);
         let kubelet = (format == Format::Kubernetes)
             .then(|| formats::render(Format::Docker, self.arch, &t.label, &profile));
-        let refused: SyscallSet = learned.native.refused.clone();
+        let refused = refused_names(self.arch, &learned);
         Ok(Response::Profile {
             doc,
             kubelet,

@@ -1336,3 +1336,109 @@ fn daemon_label_and_pattern_take_in_containers_created_later_from_creation() {
         );
     }
 }
+
+/// Calls that are harmless with all-zero arguments (most fail with EFAULT or EINVAL, after
+/// passing sys_enter like any call).
+const STORM_CALLS: [&str; 24] = [
+    "getcpu",
+    "getpriority",
+    "getitimer",
+    "getrusage",
+    "sysinfo",
+    "times",
+    "getsid",
+    "getpgid",
+    "capget",
+    "sched_getscheduler",
+    "sched_get_priority_max",
+    "getresuid",
+    "getresgid",
+    "clock_getres",
+    "getrlimit",
+    "sigaltstack",
+    "rt_sigpending",
+    "ioprio_get",
+    "get_mempolicy",
+    "membarrier",
+    "getgroups",
+    "sched_getaffinity",
+    "uname",
+    "gettimeofday",
+];
+
+/// 1,000 traced cgroups, each with a process making its own mix of calls, all at once: many
+/// thousands of first sightings in a burst, more than the ring buffer holds. The bitmaps are
+/// the authority, so however many events drop, no cgroup's profile may lose a call.
+#[test]
+fn a_storm_across_1000_cgroups_loses_no_syscall() {
+    preflight();
+    const N: usize = 1000;
+    let dir = workdir("storm");
+    let root = seccomp_tracer::target::cgroup::cgroup2_root().expect("cgroup2");
+    let parent = root.join("seccomp-tracer-e2e-storm");
+    let _ = std::fs::create_dir(&parent);
+    let cgroups: Vec<PathBuf> = (0..N)
+        .map(|i| {
+            let cg = parent.join(format!("c{i:04}"));
+            let _ = std::fs::create_dir(&cg);
+            cg
+        })
+        .collect();
+    let out = dir.join("profiles");
+    std::fs::create_dir_all(&out).expect("profiles dir");
+    let mut args: Vec<String> = Vec::new();
+    for cg in &cgroups {
+        args.extend(["--cgroup".to_string(), cg.display().to_string()]);
+    }
+    args.extend(["-o".to_string(), out.display().to_string()]);
+    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    let rec = Recording::start(&argv, &dir);
+
+    // Cgroup i makes calls i % 24, (i + 7) % 24 and (i + 13) % 24, each from its own process.
+    let rawcall = "/var/tmp/seccomp-tracer-images/bin/rawcall";
+    let mix = |i: usize| [i % 24, (i + 7) % 24, (i + 13) % 24].map(|k| STORM_CALLS[k]);
+    let mut script = String::new();
+    for (i, cg) in cgroups.iter().enumerate() {
+        let calls: Vec<String> = mix(i)
+            .iter()
+            .map(|c| format!("{rawcall} {}", nr(c)))
+            .collect();
+        script += &format!(
+            "(echo $$ > {}/cgroup.procs && {}) >/dev/null 2>&1 &\n",
+            cg.display(),
+            calls.join("; ")
+        );
+    }
+    script += "wait\n";
+    let t0 = Instant::now();
+    let status = sh(Command::new("sh").args(["-c", &script])).status;
+    assert!(status.success());
+    let burst = t0.elapsed();
+    sleep(Duration::from_millis(500));
+    let text = rec.stop();
+    let mut lost = Vec::new();
+    for (i, cg) in cgroups.iter().enumerate() {
+        let name = cg.file_name().unwrap().to_str().unwrap();
+        let allowed = allowed_names(&out.join(format!("{name}.json")));
+        for call in mix(i) {
+            if !allowed.contains(call) {
+                lost.push(format!("{name}:{call}"));
+            }
+        }
+    }
+    for cg in &cgroups {
+        let _ = std::fs::remove_dir(cg);
+    }
+    let _ = std::fs::remove_dir(&parent);
+    let summary = text.lines().rev().find(|l| l.contains("ring-buffer drops"));
+    eprintln!(
+        "storm: {N} cgroups in {burst:?}; {}",
+        summary.unwrap_or("?")
+    );
+    assert!(
+        lost.is_empty(),
+        "lost {} calls: {:?}",
+        lost.len(),
+        &lost[..lost.len().min(20)]
+    );
+}

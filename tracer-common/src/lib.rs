@@ -9,6 +9,8 @@ pub const BITMAP_WORDS: usize = (MAX_SYSCALLS / 64) as usize;
 
 /// Cgroups traced at once (live instances of all targets).
 pub const MAX_TARGETS: u32 = 4096;
+/// 64-bit words of the kernel's target filter bitmap (a power of two): 262,144 bits, 32 KiB.
+pub const FILTER_WORDS: u32 = 4096;
 /// Cgroup paths watched for (re)creation at once.
 pub const MAX_WATCHES: u32 = 4096;
 /// Length of a watched cgroup path, NUL padded. Longer paths are truncated on both sides alike.

@@ -9,26 +9,25 @@
 #![feature(core_intrinsics)]
 
 use core::{
-    intrinsics::{atomic_or, AtomicOrdering},
+    intrinsics::{atomic_or, atomic_xadd, AtomicOrdering},
     ptr::{addr_of_mut, read_volatile, write_volatile},
 };
 
 use aya_ebpf::{
     bindings::BPF_NOEXIST,
     helpers::{
-        bpf_get_current_cgroup_id, bpf_get_current_pid_tgid, bpf_get_current_task_btf,
-        bpf_ktime_get_ns, bpf_probe_read_kernel, bpf_probe_read_kernel_str_bytes,
-        bpf_probe_read_user,
+        bpf_get_current_cgroup_id, bpf_get_current_task_btf, bpf_ktime_get_ns,
+        bpf_probe_read_kernel, bpf_probe_read_kernel_str_bytes, bpf_probe_read_user,
     },
-    macros::{map, raw_tracepoint, tracepoint},
+    macros::{btf_tracepoint, map, raw_tracepoint, tracepoint},
     maps::{Array, HashMap, PerCpuArray, RingBuf},
-    programs::{RawTracePointContext, TracePointContext},
+    programs::{BtfTracePointContext, RawTracePointContext, TracePointContext},
     EbpfContext,
 };
 use tracer_common::{
     arg_call, arg_phase, counter, event_kind, is_refusal, watch_tag, AbiRecord, ArgKey, CgroupPath,
     CgroupRecord, Event, SyscallBits, BITMAP_WORDS, CGROUP_PATH_LEN, CLONE_NS_FLAGS, ENTERED_SLOTS,
-    MAX_ARG_VALUES, MAX_PARENTS, MAX_SYSCALLS, MAX_TARGETS, MAX_WATCHES, RING_BYTES,
+    FILTER_WORDS, MAX_ARG_VALUES, MAX_PARENTS, MAX_SYSCALLS, MAX_TARGETS, MAX_WATCHES, RING_BYTES,
     UNSHARE_NS_FLAGS,
 };
 
@@ -64,9 +63,63 @@ static MKDIR_ID_OFFSET: u64 = 16;
 #[no_mangle]
 static MKDIR_PATH_OFFSET: u64 = 24;
 
+/// Offsets of the pointer chain `task->cgroups->dfl_cgrp->kn->id` (the task's cgroup v2 id).
+#[no_mangle]
+static TASK_CGROUPS_OFFSET: u64 = 0;
+#[no_mangle]
+static CSS_SET_DFL_CGRP_OFFSET: u64 = 0;
+#[no_mangle]
+static CGROUP_KN_OFFSET: u64 = 0;
+#[no_mangle]
+static KERNFS_NODE_ID_OFFSET: u64 = 0;
+
+/// Offsets of `task_struct.pid` and `task_struct.tgid`.
+#[no_mangle]
+static TASK_PID_OFFSET: u64 = 0;
+#[no_mangle]
+static TASK_TGID_OFFSET: u64 = 0;
+/// Offsets of `pt_regs.cx` and `pt_regs.ip` (x86_64 only; see `is_compat`).
+#[no_mangle]
+static REGS_CX_OFFSET: u64 = 0;
+#[no_mangle]
+static REGS_IP_OFFSET: u64 = 0;
+
 /// `BITMAP_WORDS - 1`, read through `global` (see `set_bit`).
 #[no_mangle]
 static WORD_MASK: usize = BITMAP_WORDS - 1;
+
+/// Bit `id % (FILTER_WORDS * 64)` is set for the cgroup id of every target: a clear bit
+/// rules a cgroup out with one inlined array load, before any hash lookup. Set bits may be
+/// shared or stale, so TARGETS stays the authority.
+#[map]
+static FILTER: Array<u64> = Array::with_max_entries(FILTER_WORDS, 0);
+
+/// Generation of what the [`CpuState`]s describe: `[0]` is bumped by the kernel when a task
+/// is created or changes cgroup, `[1]` by user space when it changes the targets.
+#[map]
+static GEN: Array<u64> = Array::with_max_entries(2, 0);
+
+/// What sys_enter and sys_exit know about the task running on this CPU, so that the common
+/// cases, "not a target" and "a target repeating a known call", need no helper call and no
+/// hash lookup. Valid while `regs` is the running task's pt_regs address (unique among live
+/// tasks) and `gen` the current generation.
+#[repr(C)]
+pub struct CpuState {
+    regs: u64,
+    gen: u64,
+    /// The task's cgroup id when it is a target, else 0.
+    cgroup: u64,
+    pid_tgid: u64,
+    /// 1 once the task runs under a seccomp filter (a filter is never removed).
+    filtered: u64,
+    /// The native `allowed` and `setup` bits of `cgroup` as this CPU last saw them: calls
+    /// known already.
+    allowed: SyscallBits,
+    setup: SyscallBits,
+}
+
+#[map]
+static CPU: PerCpuArray<CpuState> = PerCpuArray::with_max_entries(1, 0);
 
 /// Traced cgroups (by cgroup v2 id) and what they did. Presence in this map is the filter.
 #[map]
@@ -135,6 +188,14 @@ fn emit(cgroup_id: u64, kind: u32, value: u32) {
     }
 }
 
+/// Whether bit `nr` (< MAX_SYSCALLS) is set.
+#[inline(always)]
+fn test_bit(bits: &SyscallBits, nr: u32) -> bool {
+    let word = (nr / 64) as usize & global(&WORD_MASK);
+    // SAFETY: `word` is masked into bounds (see `set_bit` for why not by indexing).
+    unsafe { *bits.words.as_ptr().add(word) & (1u64 << (nr % 64)) != 0 }
+}
+
 /// Sets bit `nr`; true if it was not set before (a first sighting).
 #[inline(always)]
 fn set_bit(bits: *mut SyscallBits, nr: u32) -> bool {
@@ -156,28 +217,115 @@ fn set_bit(bits: *mut SyscallBits, nr: u32) -> bool {
     }
 }
 
-/// A u32 of the current task at `offset` (from BTF).
+/// The current task, as a BTF pointer the verifier lets us load fields through.
 #[inline(always)]
-fn task_u32(offset: u64) -> u32 {
-    // SAFETY: bpf_get_current_task_btf returns the current task, valid for the whole program;
-    // the verifier checks the load against the task_struct layout, and such loads cannot fault.
-    unsafe {
-        let task = bpf_get_current_task_btf() as *const u8;
-        read_volatile(task.add(offset as usize) as *const u32)
+fn current_task() -> *const u8 {
+    // SAFETY: helper without preconditions; the task outlives the program run.
+    unsafe { bpf_get_current_task_btf() as *const u8 }
+}
+
+/// Loads the `T` at `offset` of BTF object `base`.
+#[inline(always)]
+fn load<T: Copy>(base: *const u8, offset: u64) -> T {
+    // SAFETY: `base` is a BTF pointer and `offset` comes from the kernel's BTF; the verifier
+    // checks the load against the type's layout and turns it into a load that cannot fault.
+    unsafe { read_volatile(base.wrapping_add(offset as usize) as *const T) }
+}
+
+/// The cgroup v2 id of `task`, as `bpf_get_current_cgroup_id` would return it, without the
+/// helper call.
+#[inline(always)]
+fn current_cgroup_id(task: *const u8) -> u64 {
+    let cset: *const u8 = load(task, global(&TASK_CGROUPS_OFFSET));
+    let cgrp: *const u8 = load(cset, global(&CSS_SET_DFL_CGRP_OFFSET));
+    let kn: *const u8 = load(cgrp, global(&CGROUP_KN_OFFSET));
+    load(kn, global(&KERNFS_NODE_ID_OFFSET))
+}
+
+/// False when cgroup `id` is certainly not a target (its FILTER bit is clear).
+#[inline(always)]
+fn maybe_target(id: u64) -> bool {
+    let word = ((id / 64) as u32) & (FILTER_WORDS - 1);
+    match FILTER.get(word) {
+        Some(w) => w & (1u64 << (id % 64)) != 0,
+        None => false,
     }
 }
 
 /// Whether the current task runs under a seccomp filter (mode != SECCOMP_MODE_DISABLED).
 #[inline(always)]
-fn current_has_seccomp() -> bool {
-    task_u32(global(&SECCOMP_MODE_OFFSET)) != 0
+fn has_seccomp(task: *const u8) -> bool {
+    load::<u32>(task, global(&SECCOMP_MODE_OFFSET)) != 0
 }
 
-/// Whether the current syscall uses the 32-bit compat ABI (numbered in the i386 table).
+/// Whether the current syscall, entered through `regs`, uses the 32-bit compat ABI (numbered
+/// in the i386 table). The exact test reads the task's TS_COMPAT; a native x86_64 `syscall`
+/// leaves `cx == ip` in pt_regs (the instruction saves the return address in rcx), which a
+/// 32-bit entry practically never does, so that common case needs no helper call.
 #[inline(always)]
-fn current_is_compat() -> bool {
+fn is_compat(regs: *const u8) -> bool {
     let mask = global(&COMPAT_MASK);
-    mask != 0 && task_u32(global(&COMPAT_OFFSET)) & mask != 0
+    if mask == 0 {
+        return false;
+    }
+    let cx: u64 = load(regs, global(&REGS_CX_OFFSET));
+    let ip: u64 = load(regs, global(&REGS_IP_OFFSET));
+    cx != ip && load::<u32>(current_task(), global(&COMPAT_OFFSET)) & mask != 0
+}
+
+#[inline(always)]
+fn generation() -> u64 {
+    let kernel = GEN.get(0).copied().unwrap_or(0);
+    kernel.wrapping_add(GEN.get(1).copied().unwrap_or(0))
+}
+
+/// Adds one to the kernel's generation: every CPU's [`CpuState`] must be looked up again.
+#[inline(always)]
+fn bump_generation() {
+    if let Some(g) = GEN.get_ptr_mut(0) {
+        // SAFETY: array slot pointer from the map, valid and aligned; changed atomically only.
+        unsafe { atomic_xadd::<u64, u64, { AtomicOrdering::Relaxed }>(g, 1) };
+    }
+}
+
+/// The [`CpuState`] of the task entered through `regs`, refreshed when stale: one helper call
+/// and, for targets only, one hash lookup.
+#[inline(always)]
+fn cpu_state(regs: *const u8) -> Option<&'static mut CpuState> {
+    let cpu = CPU.get_ptr_mut(0)?;
+    // SAFETY: this CPU's slot; syscall tracepoints run their programs with preemption off, so
+    // nothing else touches it until this program returns.
+    let cpu = unsafe { &mut *cpu };
+    let gen = generation();
+    // Pointer as a number (the loader is privileged, so the verifier allows it).
+    let key = regs as u64;
+    if cpu.regs == key && cpu.gen == gen {
+        return Some(cpu);
+    }
+    let task = current_task();
+    let id = current_cgroup_id(task);
+    let tgid: u32 = load(task, global(&TASK_TGID_OFFSET));
+    let pid: u32 = load(task, global(&TASK_PID_OFFSET));
+    cpu.regs = key;
+    cpu.gen = gen;
+    cpu.pid_tgid = (tgid as u64) << 32 | pid as u64;
+    cpu.filtered = has_seccomp(task) as u64;
+    cpu.cgroup = 0;
+    if tgid == global(&TRACER_TGID) || !maybe_target(id) {
+        return Some(cpu);
+    }
+    let record = TARGETS.get_ptr_mut(id)?;
+    cpu.cgroup = id;
+    let mut i = 0;
+    while i < BITMAP_WORDS {
+        // SAFETY: `record` is a live map value; `i` is in bounds.
+        unsafe {
+            cpu.allowed.words[i] = read_volatile(addr_of_mut!((*record).native.allowed.words[i]));
+            cpu.setup.words[i] = read_volatile(addr_of_mut!((*record).native.setup.words[i]));
+        }
+        i += 1;
+    }
+    Some(cpu)
 }
 
 #[inline(always)]
@@ -191,10 +339,9 @@ fn set_overflow(record: *mut CgroupRecord, bit: u32) {
     }
 }
 
-/// For the few calls Docker's default profile filters by argument, keeps the argument value
-/// (see `arg_call`). Every other call costs a handful of compares.
+/// The `arg_call` index of syscall `nr`, or `arg_call::COUNT` for every other call.
 #[inline(always)]
-fn record_arg(record: *mut CgroupRecord, cgroup: u64, regs: *const u8, nr: u32, phase: u32) {
+fn arg_call_of(nr: u32) -> usize {
     let mut call = 0;
     while call < arg_call::COUNT {
         if global(&ARG_NRS[call]) == nr {
@@ -202,25 +349,28 @@ fn record_arg(record: *mut CgroupRecord, cgroup: u64, regs: *const u8, nr: u32, 
         }
         call += 1;
     }
-    if call == arg_call::COUNT {
+    call
+}
+
+/// For the few calls Docker's default profile filters by argument, keeps the argument value
+/// (see `arg_call`).
+#[inline(always)]
+fn record_arg(record: *mut CgroupRecord, cgroup: u64, regs: *const u8, call: usize, phase: u32) {
+    if call >= arg_call::COUNT {
         return;
     }
     let overflow_bit = phase * 8 + call as u32;
-    // SAFETY: bpf_probe_read_kernel tolerates any address; the offset comes from BTF.
-    let arg0 = unsafe {
-        bpf_probe_read_kernel(regs.wrapping_add(global(&REGS_ARG0_OFFSET) as usize) as *const u64)
-    };
-    let value = match (call, arg0) {
-        (_, Err(_)) => return set_overflow(record, overflow_bit),
-        (arg_call::CLONE, Ok(flags)) => flags & CLONE_NS_FLAGS,
-        (arg_call::UNSHARE, Ok(flags)) => flags & UNSHARE_NS_FLAGS,
+    let arg0: u64 = load(regs, global(&REGS_ARG0_OFFSET));
+    let value = match call {
+        arg_call::CLONE => arg0 & CLONE_NS_FLAGS,
+        arg_call::UNSHARE => arg0 & UNSHARE_NS_FLAGS,
         // clone_args.flags is the struct's first field.
         // SAFETY: bpf_probe_read_user tolerates any address.
-        (arg_call::CLONE3, Ok(ptr)) => match unsafe { bpf_probe_read_user(ptr as *const u64) } {
+        arg_call::CLONE3 => match unsafe { bpf_probe_read_user(arg0 as *const u64) } {
             Ok(flags) => flags & UNSHARE_NS_FLAGS,
             Err(_) => return set_overflow(record, overflow_bit),
         },
-        (_, Ok(v)) => v,
+        _ => arg0,
     };
     let key = ArgKey {
         cgroup_id: cgroup,
@@ -246,33 +396,46 @@ fn entered_slot(tid: u32) -> Option<*mut u64> {
     ENTERED.get_ptr_mut(tid % ENTERED_SLOTS)
 }
 
-#[raw_tracepoint(tracepoint = "sys_enter")]
-pub fn sys_enter(ctx: RawTracePointContext) -> i32 {
-    // SAFETY: helper without preconditions.
-    let cgroup = unsafe { bpf_get_current_cgroup_id() };
-    // Shortest path for everything that is not a target: one hash lookup.
-    let Some(record) = TARGETS.get_ptr_mut(cgroup) else {
+#[btf_tracepoint(function = "sys_enter")]
+pub fn sys_enter(ctx: BtfTracePointContext) -> i32 {
+    // sys_enter(struct pt_regs *regs, long id)
+    let regs: *const u8 = ctx.arg(0);
+    // Not a target: a per-CPU load and two compares, no helper call, no hash lookup.
+    let Some(cpu) = cpu_state(regs) else {
         return 0;
     };
-    let pid_tgid = bpf_get_current_pid_tgid();
-    if (pid_tgid >> 32) as u32 == global(&TRACER_TGID) {
+    let cgroup = cpu.cgroup;
+    if cgroup == 0 {
         return 0;
     }
     count(counter::SYSCALLS);
-    // sys_enter(struct pt_regs *regs, long id)
     let nr: i64 = ctx.arg(1);
     if nr < 0 || nr >= MAX_SYSCALLS as i64 {
         count(counter::OUT_OF_RANGE);
         return 0;
     }
     let nr = nr as u32;
-    let tid = pid_tgid as u32;
+    let tid = cpu.pid_tgid as u32;
     if let Some(slot) = entered_slot(tid) {
         // SAFETY: array slot pointer from the map, valid and aligned.
         unsafe { write_volatile(slot, (tid as u64) << 32 | nr as u64) };
     }
-    let filtered = current_has_seccomp();
-    let compat = current_is_compat();
+    // A filter, once installed, stays: only the unfiltered (setup) phase looks again.
+    if cpu.filtered == 0 && has_seccomp(current_task()) {
+        cpu.filtered = 1;
+    }
+    let filtered = cpu.filtered != 0;
+    let compat = is_compat(regs);
+    let call = arg_call_of(nr);
+    // A target repeating a call it is known to make: a bit test, and no helper call at all
+    // once the task runs under a filter.
+    let known = if filtered { &cpu.allowed } else { &cpu.setup };
+    if !compat && call == arg_call::COUNT && test_bit(known, nr) {
+        return 0;
+    }
+    let Some(record) = TARGETS.get_ptr_mut(cgroup) else {
+        return 0;
+    };
     // SAFETY: `record` is a live map value.
     let abi: *mut AbiRecord = unsafe {
         if compat {
@@ -291,9 +454,15 @@ pub fn sys_enter(ctx: RawTracePointContext) -> i32 {
             };
             emit(cgroup, kind, nr);
         }
+        if !compat {
+            set_bit(&mut cpu.allowed, nr);
+        }
     } else {
         // SAFETY: as above.
         set_bit(unsafe { addr_of_mut!((*abi).setup) }, nr);
+        if !compat {
+            set_bit(&mut cpu.setup, nr);
+        }
     }
     if !compat {
         let phase = if filtered {
@@ -301,23 +470,23 @@ pub fn sys_enter(ctx: RawTracePointContext) -> i32 {
         } else {
             arg_phase::SETUP
         };
-        record_arg(record, cgroup, ctx.arg(0), nr, phase);
+        record_arg(record, cgroup, regs, call, phase);
     }
     0
 }
 
-/// Does nothing: attached alone by the benchmark, it measures the floor, what any program on
-/// sys_enter costs every syscall on the host.
-#[raw_tracepoint(tracepoint = "sys_enter")]
-pub fn floor(_ctx: RawTracePointContext) -> i32 {
-    0
-}
-
-#[raw_tracepoint(tracepoint = "sys_exit")]
-pub fn sys_exit(ctx: RawTracePointContext) -> i32 {
-    // Cheapest first: only traced tasks write ENTERED slots, so for every other task this is
-    // one inlined array lookup and a return value test, with no helper and no hash lookup.
-    let tid = bpf_get_current_pid_tgid() as u32;
+#[btf_tracepoint(function = "sys_exit")]
+pub fn sys_exit(ctx: BtfTracePointContext) -> i32 {
+    // sys_exit(struct pt_regs *regs, long ret)
+    let regs: *const u8 = ctx.arg(0);
+    let Some(cpu) = cpu_state(regs) else {
+        return 0;
+    };
+    let cgroup = cpu.cgroup;
+    if cgroup == 0 {
+        return 0;
+    }
+    let tid = cpu.pid_tgid as u32;
     let mut entered_nr: i64 = -1;
     if let Some(slot) = entered_slot(tid) {
         // SAFETY: array slot pointer from the map, valid and aligned.
@@ -331,31 +500,23 @@ pub fn sys_exit(ctx: RawTracePointContext) -> i32 {
             }
         }
     }
-    // sys_exit(struct pt_regs *regs, long ret)
     let ret: i64 = ctx.arg(1);
     // Only EPERM and ENOSYS can be refusals (see is_refusal).
     if ret != -1 && ret != -38 {
         return 0;
     }
-    let regs: *const u8 = ctx.arg(0);
-    // SAFETY: bpf_probe_read_kernel tolerates any address; the offset comes from BTF.
     // The low 32 bits hold the number on both little-endian ABIs (x86_64 `orig_ax` is 64-bit,
     // arm64 `syscallno` is s32).
-    let nr = unsafe {
-        bpf_probe_read_kernel(regs.wrapping_add(global(&REGS_NR_OFFSET) as usize) as *const i32)
-            .unwrap_or(-1)
-    } as i64;
+    let nr = load::<i32>(regs, global(&REGS_NR_OFFSET)) as i64;
     if !is_refusal(ret, nr, entered_nr) {
         return 0;
     }
-    // SAFETY: helper without preconditions.
-    let cgroup = unsafe { bpf_get_current_cgroup_id() };
     let Some(record) = TARGETS.get_ptr_mut(cgroup) else {
         return 0;
     };
     count(counter::REFUSALS);
     let nr = nr as u32;
-    let compat = current_is_compat();
+    let compat = is_compat(regs);
     // SAFETY: `record` is a live map value.
     let refused = unsafe {
         if compat {
@@ -373,9 +534,53 @@ pub fn sys_exit(ctx: RawTracePointContext) -> i32 {
         emit(cgroup, kind, nr);
     }
     if !compat {
-        record_arg(record, cgroup, regs, nr, arg_phase::REFUSED);
+        record_arg(record, cgroup, regs, arg_call_of(nr), arg_phase::REFUSED);
     }
     0
+}
+
+/// A task was created (possibly on the kernel stack of one that exited, which would make a
+/// [`CpuState`] look valid for it): every CPU looks its task up again.
+#[btf_tracepoint(function = "sched_process_fork")]
+pub fn task_fork(_ctx: BtfTracePointContext) -> i32 {
+    bump_generation();
+    0
+}
+
+/// A task moved to another cgroup (perhaps into or out of a target): as above.
+#[btf_tracepoint(function = "cgroup_attach_task")]
+pub fn cgroup_attach(_ctx: BtfTracePointContext) -> i32 {
+    bump_generation();
+    0
+}
+
+/// Does nothing: attached alone by the benchmark, it measures the floor, what any program on
+/// sys_enter costs every syscall on the host.
+#[raw_tracepoint(tracepoint = "sys_enter")]
+pub fn floor(_ctx: RawTracePointContext) -> i32 {
+    0
+}
+
+/// Benchmark probe: an empty program on sys_exit (what refusal detection's tracepoint costs).
+#[raw_tracepoint(tracepoint = "sys_exit")]
+pub fn floor_exit(_ctx: RawTracePointContext) -> i32 {
+    0
+}
+
+/// Benchmark probe: the filter of a first version, `bpf_get_current_cgroup_id` alone.
+#[raw_tracepoint(tracepoint = "sys_enter")]
+pub fn probe_helper(_ctx: RawTracePointContext) -> i32 {
+    // SAFETY: helper without preconditions.
+    let id = unsafe { bpf_get_current_cgroup_id() };
+    (id == 1) as i32
+}
+
+/// Benchmark probe: the filter of a first version, the helper and a TARGETS hash lookup.
+#[raw_tracepoint(tracepoint = "sys_enter")]
+pub fn probe_hash(_ctx: RawTracePointContext) -> i32 {
+    // SAFETY: helper without preconditions.
+    let id = unsafe { bpf_get_current_cgroup_id() };
+    TARGETS.get_ptr_mut(id).is_some() as i32
 }
 
 #[tracepoint(category = "cgroup", name = "cgroup_mkdir")]
@@ -416,6 +621,11 @@ fn try_cgroup_mkdir(ctx: &TracePointContext) -> Result<(), i64> {
     };
     let zero = ZERO.get(0).ok_or(0i64)?;
     TARGETS.insert(id, zero, BPF_NOEXIST as u64)?;
+    if let Some(w) = FILTER.get_ptr_mut(((id / 64) as u32) & (FILTER_WORDS - 1)) {
+        // SAFETY: array slot pointer from the map; changed atomically only.
+        unsafe { atomic_or::<u64, u64, { AtomicOrdering::Relaxed }>(w, 1u64 << (id % 64)) };
+    }
+    bump_generation();
     emit(id, event_kind::ADOPTED, tag);
     Ok(())
 }

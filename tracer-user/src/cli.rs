@@ -79,6 +79,10 @@ pub enum Command {
         /// Save the state every SECS (and on SIGTERM): a reboot loses at most this much.
         #[arg(long, value_name = "SECS", default_value_t = 30)]
         checkpoint: u64,
+        /// Do not watch for calls the current profiles refuse: saves every syscall on the
+        /// host a second tracepoint (see BENCHMARKS.md).
+        #[arg(long)]
+        no_refusals: bool,
     },
     /// Start recording containers in the daemon: names or ids (ones not created yet: from
     /// their creation), or name patterns (`'web-*'`) and labels, which also take in matching
@@ -121,9 +125,13 @@ pub enum Command {
         #[command(flatten)]
         socket: SocketArg,
     },
-    /// Benchmark helper: attach only an empty program to sys_enter until Ctrl-C/SIGTERM.
+    /// Benchmark helper: attach only the named benchmark programs (default: the empty one on
+    /// sys_enter) until Ctrl-C/SIGTERM.
     #[command(hide = true)]
-    Floor,
+    Floor {
+        #[arg(default_value = "floor")]
+        programs: Vec<String>,
+    },
 }
 
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/seccomp-tracer";
@@ -199,6 +207,10 @@ pub struct RecordArgs {
     /// Rewrite the profiles every SECS while recording, so a crash loses little.
     #[arg(long, value_name = "SECS", default_value_t = 30)]
     pub checkpoint: u64,
+    /// Do not watch for calls the current profile refuses: saves every syscall on the host a
+    /// second tracepoint (see BENCHMARKS.md).
+    #[arg(long)]
+    pub no_refusals: bool,
     #[command(flatten)]
     pub profile: ProfileArgs,
 }
@@ -246,6 +258,7 @@ impl CheckArgs {
             check: true,
             args: true,
             state_file: None,
+            refusals: true,
         }
     }
 }
@@ -289,6 +302,7 @@ impl RunArgs {
             check: false,
             args: !self.profile.no_args,
             state_file: None,
+            refusals: true,
         };
         (cfg, self.cmd)
     }
@@ -312,6 +326,7 @@ impl RecordArgs {
             check: false,
             args: !self.profile.no_args,
             state_file: None,
+            refusals: !self.no_refusals,
         }
     }
 }

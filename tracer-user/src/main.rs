@@ -91,12 +91,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             state_dir,
             socket,
             checkpoint,
+            no_refusals,
         } => {
             privileges::check()?;
             daemon::serve(daemon::DaemonConfig {
                 state_dir,
                 socket: socket.path,
                 checkpoint: std::time::Duration::from_secs(checkpoint.max(1)),
+                refusals: !no_refusals,
             })
             .await?;
         }
@@ -168,9 +170,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             }
         }
-        Command::Floor => {
+        Command::Floor { programs } => {
             privileges::check()?;
-            let _attached = bpf::attach_floor()?;
+            let arch = Arch::host().ok_or_else(|| anyhow::anyhow!("unsupported architecture"))?;
+            let layout = bpf::KernelLayout::detect(arch)?;
+            let _attached = bpf::attach_floor(&layout, &programs)?;
             let mut term = signal(SignalKind::terminate())?;
             let mut int = signal(SignalKind::interrupt())?;
             println!("floor program attached");

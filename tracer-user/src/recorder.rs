@@ -86,6 +86,8 @@ pub struct RecordConfig {
     pub check: bool,
     /// Argument rules for the calls Docker's default filters by argument (off: `--no-args`).
     pub args: bool,
+    /// Detect calls the current filter refuses (one more tracepoint on every syscall).
+    pub refusals: bool,
 }
 
 /// One thing being recorded, across all its instances (cgroups).
@@ -302,7 +304,7 @@ pub async fn record_until(
     }
 
     let layout = KernelLayout::detect(arch)?;
-    let mut tracer = Tracer::load(&layout)?;
+    let mut tracer = Tracer::load(&layout, cfg.refusals)?;
     let mut events = tracer
         .take_events()
         .ok_or(BpfError::Load("ring buffer unavailable".into()))?;

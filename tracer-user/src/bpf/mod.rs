@@ -11,13 +11,13 @@ use std::{
 
 use aya::{
     maps::{Array, HashMap, MapData, PerCpuArray, RingBuf},
-    programs::{links::FdLink, RawTracePoint, TracePoint},
+    programs::{links::FdLink, BtfTracePoint, RawTracePoint, TracePoint},
     Ebpf, EbpfLoader,
 };
 use thiserror::Error;
 use tracer_common::{
     arg_call, counter, watch_tag, ArgKey, CgroupPath, CgroupRecord, Event, CGROUP_PATH_LEN,
-    MAX_PARENTS,
+    FILTER_WORDS, MAX_PARENTS,
 };
 
 use crate::syscalls::Arch;
@@ -68,6 +68,14 @@ pub struct KernelLayout {
     pub mkdir_root: u64,
     pub mkdir_id: u64,
     pub mkdir_path: u64,
+    /// Offsets of `task_struct.cgroups`, `css_set.dfl_cgrp`, `cgroup.kn`, `kernfs_node.id`:
+    /// the pointer chain to the task's cgroup v2 id.
+    pub cgroup_chain: [u64; 4],
+    pub task_pid: u64,
+    pub task_tgid: u64,
+    /// Offsets of `pt_regs.cx` and `pt_regs.ip` on x86_64 (0 elsewhere, where unused).
+    pub regs_cx: u64,
+    pub regs_ip: u64,
 }
 
 const TRACEFS: &str = "/sys/kernel/tracing";
@@ -113,18 +121,22 @@ impl KernelLayout {
         let data = fs::read("/sys/kernel/btf/vmlinux").map_err(|_| BpfError::NoBtf)?;
         let btf = btf::Btf::parse(&data)?;
         let seccomp_mode = btf.member_offset("task_struct", &["seccomp", "mode"])?;
-        let (regs_nr, regs_arg0, compat_offset, compat_mask) = match arch {
+        let (regs_nr, regs_arg0, compat_offset, compat_mask, regs_cx, regs_ip) = match arch {
             // TS_COMPAT in thread_info.status (arch/x86/include/asm/thread_info.h).
             Arch::X86_64 => (
                 btf.member_offset("pt_regs", &["orig_ax"])?,
                 btf.member_offset("pt_regs", &["di"])?,
                 btf.member_offset("task_struct", &["thread_info", "status"])?,
                 0x0002,
+                btf.member_offset("pt_regs", &["cx"])?,
+                btf.member_offset("pt_regs", &["ip"])?,
             ),
             // AArch32 calls are not told apart: no table names them here.
             Arch::Aarch64 => (
                 btf.member_offset("pt_regs", &["syscallno"])?,
                 btf.member_offset("pt_regs", &["orig_x0"])?,
+                0,
+                0,
                 0,
                 0,
             ),
@@ -136,6 +148,13 @@ impl KernelLayout {
             fs::read_to_string(Path::new(TRACEFS).join("events/cgroup/cgroup_mkdir/format"))
                 .map_err(|e| BpfError::MkdirFormat(e.to_string()))?;
         let offs = format_offsets(&format, &["root", "id", "path"])?;
+        let cgroup_chain = [
+            btf.member_offset("task_struct", &["cgroups"])?,
+            btf.member_offset("css_set", &["dfl_cgrp"])?,
+            btf.member_offset("cgroup", &["kn"])?,
+            btf.member_offset("kernfs_node", &["id"])?,
+        ]
+        .map(u64::from);
         Ok(Self {
             seccomp_mode: seccomp_mode.into(),
             regs_nr: regs_nr.into(),
@@ -146,34 +165,72 @@ impl KernelLayout {
             mkdir_root: offs[0],
             mkdir_id: offs[1],
             mkdir_path: offs[2],
+            cgroup_chain,
+            task_pid: btf.member_offset("task_struct", &["pid"])?.into(),
+            task_tgid: btf.member_offset("task_struct", &["tgid"])?.into(),
+            regs_cx: regs_cx.into(),
+            regs_ip: regs_ip.into(),
         })
     }
 }
 
-/// Loads program `program` of `ebpf` and attaches it to raw tracepoint `tracepoint`; with
-/// `pin`, pins the link there so the program stays attached after this process exits.
-fn attach_raw(
+/// Loads program `program` of `ebpf` and attaches it to `hook`; with `pin`, pins the link
+/// there so the program stays attached after this process exits.
+fn attach(
     ebpf: &mut Ebpf,
+    btf: &aya::Btf,
     program: &'static str,
-    tracepoint: &str,
+    hook: Hook,
     pin: Option<&Path>,
 ) -> Result<(), BpfError> {
     let attach_err = |e: aya::programs::ProgramError| BpfError::Attach {
         program,
         detail: format!("{e:#}"),
     };
-    let prog: &mut RawTracePoint = ebpf
+    let prog = ebpf
         .program_mut(program)
-        .ok_or(BpfError::Load(format!("program {program} missing")))?
-        .try_into()
-        .map_err(attach_err)?;
-    prog.load().map_err(attach_err)?;
-    let id = prog.attach(tracepoint).map_err(attach_err)?;
-    if let Some(path) = pin {
-        let link = prog.take_link(id).map_err(attach_err)?;
-        pin_link(program, FdLink::from(link), path)?;
+        .ok_or(BpfError::Load(format!("program {program} missing")))?;
+    let link = match hook {
+        Hook::Btf(tracepoint) => {
+            let prog: &mut BtfTracePoint = prog.try_into().map_err(attach_err)?;
+            prog.load(tracepoint, btf).map_err(attach_err)?;
+            let id = prog.attach().map_err(attach_err)?;
+            pin.map(|_| prog.take_link(id).map(FdLink::from))
+        }
+        Hook::Classic(category, name) => {
+            let prog: &mut TracePoint = prog.try_into().map_err(attach_err)?;
+            prog.load().map_err(attach_err)?;
+            let id = prog.attach(category, name).map_err(attach_err)?;
+            pin.map(|_| {
+                prog.take_link(id).and_then(|l| {
+                    FdLink::try_from(l).map_err(|e| {
+                        aya::programs::ProgramError::IOError(std::io::Error::other(format!(
+                            "this kernel cannot pin a perf-event link: {e}"
+                        )))
+                    })
+                })
+            })
+        }
+        Hook::Raw(tracepoint) => {
+            let prog: &mut RawTracePoint = prog.try_into().map_err(attach_err)?;
+            prog.load().map_err(attach_err)?;
+            let id = prog.attach(tracepoint).map_err(attach_err)?;
+            pin.map(|_| prog.take_link(id).map(FdLink::from))
+        }
+    };
+    if let (Some(path), Some(link)) = (pin, link) {
+        pin_link(program, link.map_err(attach_err)?, path)?;
     }
     Ok(())
+}
+
+/// Word and bit of cgroup `id` in the kernel's FILTER bitmap (as the kernel programs compute it).
+fn filter_bit(id: u64) -> (u32, u64) {
+    (((id / 64) as u32) & (FILTER_WORDS - 1), 1 << (id % 64))
+}
+
+fn kernel_btf() -> Result<aya::Btf, BpfError> {
+    aya::Btf::from_sys_fs().map_err(|e| BpfError::Load(format!("reading the kernel's BTF: {e}")))
 }
 
 fn pin_link(program: &'static str, link: FdLink, path: &Path) -> Result<(), BpfError> {
@@ -184,13 +241,52 @@ fn pin_link(program: &'static str, link: FdLink, path: &Path) -> Result<(), BpfE
     Ok(())
 }
 
-/// Attaches only the empty `floor` program to sys_enter (benchmark baseline); detached on drop.
-pub fn attach_floor() -> Result<Ebpf, BpfError> {
-    let mut ebpf = EbpfLoader::new()
+/// Benchmark programs: `floor` (empty, on sys_enter), `floor_exit` (empty, on sys_exit) and
+/// the `probe_*` pieces of the filter (on sys_enter).
+pub const BENCH_PROGRAMS: [&str; 4] = ["floor", "floor_exit", "probe_helper", "probe_hash"];
+
+/// Attaches benchmark programs (see [`BENCH_PROGRAMS`]) alone; detached on drop.
+pub fn attach_floor(layout: &KernelLayout, programs: &[String]) -> Result<Ebpf, BpfError> {
+    let mut ebpf = loader(layout)
         .load(crate::EBPF_OBJECT)
         .map_err(|e| BpfError::Load(format!("{e:#}")))?;
-    attach_raw(&mut ebpf, "floor", "sys_enter", None)?;
+    let btf = kernel_btf()?;
+    for name in programs {
+        let Some(&prog) = BENCH_PROGRAMS.iter().find(|p| *p == name) else {
+            return Err(BpfError::Load(format!("no benchmark program {name}")));
+        };
+        let tracepoint = if prog == "floor_exit" {
+            "sys_exit"
+        } else {
+            "sys_enter"
+        };
+        attach(&mut ebpf, &btf, prog, Hook::Raw(tracepoint), None)?;
+    }
     Ok(ebpf)
+}
+
+/// A loader with the kernel's layout written into the programs' read-only globals.
+fn loader(layout: &KernelLayout) -> EbpfLoader<'_> {
+    let mut loader = EbpfLoader::new();
+    loader
+        .override_global("SECCOMP_MODE_OFFSET", &layout.seccomp_mode, true)
+        .override_global("REGS_NR_OFFSET", &layout.regs_nr, true)
+        .override_global("REGS_ARG0_OFFSET", &layout.regs_arg0, true)
+        .override_global("COMPAT_OFFSET", &layout.compat_offset, true)
+        .override_global("COMPAT_MASK", &layout.compat_mask, true)
+        .override_global("ARG_NRS", &layout.arg_nrs, true)
+        .override_global("MKDIR_ROOT_OFFSET", &layout.mkdir_root, true)
+        .override_global("MKDIR_ID_OFFSET", &layout.mkdir_id, true)
+        .override_global("MKDIR_PATH_OFFSET", &layout.mkdir_path, true)
+        .override_global("TASK_CGROUPS_OFFSET", &layout.cgroup_chain[0], true)
+        .override_global("CSS_SET_DFL_CGRP_OFFSET", &layout.cgroup_chain[1], true)
+        .override_global("CGROUP_KN_OFFSET", &layout.cgroup_chain[2], true)
+        .override_global("KERNFS_NODE_ID_OFFSET", &layout.cgroup_chain[3], true)
+        .override_global("TASK_PID_OFFSET", &layout.task_pid, true)
+        .override_global("TASK_TGID_OFFSET", &layout.task_tgid, true)
+        .override_global("REGS_CX_OFFSET", &layout.regs_cx, true)
+        .override_global("REGS_IP_OFFSET", &layout.regs_ip, true);
+    loader
 }
 
 /// Totals of the per-CPU counters.
@@ -203,8 +299,10 @@ pub struct Counters {
 }
 
 /// The maps of the kernel programs (all pinned by the daemon).
-const MAPS: [&str; 9] = [
+const MAPS: [&str; 11] = [
     "TARGETS",
+    "FILTER",
+    "GEN",
     "WATCH",
     "ENTERED",
     "ARGS",
@@ -214,12 +312,27 @@ const MAPS: [&str; 9] = [
     "ZERO",
     "SCRATCH",
 ];
-/// The programs `Tracer` attaches, and where each goes.
-const PROGRAMS: [(&str, &str, &str); 3] = [
-    ("sys_enter", "", "sys_enter"),
-    ("sys_exit", "", "sys_exit"),
-    ("cgroup_mkdir", "cgroup", "cgroup_mkdir"),
+/// Where a program attaches.
+#[derive(Clone, Copy)]
+enum Hook {
+    /// A BTF tracepoint (`tp_btf`), by tracepoint name.
+    Btf(&'static str),
+    /// A classic tracepoint, by category and name.
+    Classic(&'static str, &'static str),
+    /// A raw tracepoint (the benchmark's programs, like the floor the issue defines).
+    Raw(&'static str),
+}
+
+/// The programs `Tracer` attaches, and where each goes. `sys_exit` (refusal detection) is
+/// optional: attached or not, it costs every syscall on the host one more tracepoint.
+const PROGRAMS: [(&str, Hook); 5] = [
+    ("sys_enter", Hook::Btf("sys_enter")),
+    ("task_fork", Hook::Btf("sched_process_fork")),
+    ("cgroup_attach", Hook::Btf("cgroup_attach_task")),
+    ("cgroup_mkdir", Hook::Classic("cgroup", "cgroup_mkdir")),
+    ("sys_exit", Hook::Btf("sys_exit")),
 ];
+const REFUSAL_PROGRAM: &str = "sys_exit";
 
 /// Where a daemon with state directory `state` pins the maps and links of this build of the
 /// kernel programs: `base/<state>/<build>`, so daemons with different state directories never
@@ -241,6 +354,8 @@ pub fn pin_dir(base: &Path, state: &Path) -> PathBuf {
 pub struct Tracer {
     _ebpf: Ebpf,
     targets: HashMap<MapData, u64, CgroupRecord>,
+    filter: Array<MapData, u64>,
+    generation: Array<MapData, u64>,
     args: HashMap<MapData, ArgKey, u8>,
     watch: HashMap<MapData, CgroupPath, u32>,
     counters: PerCpuArray<MapData, u64>,
@@ -253,16 +368,20 @@ pub struct Tracer {
 
 impl Tracer {
     /// Loads the programs with the kernel's layout and attaches them.
-    pub fn load(layout: &KernelLayout) -> Result<Self, BpfError> {
-        Self::load_pinned(layout, None)
+    pub fn load(layout: &KernelLayout, refusals: bool) -> Result<Self, BpfError> {
+        Self::load_pinned(layout, None, refusals)
     }
 
     /// Like [`load`](Self::load); with `pin`, maps and links live in that bpffs directory, so
     /// the kernel keeps recording when this process exits, and a later call with the same
     /// directory picks them up instead of attaching a second copy.
-    pub fn load_pinned(layout: &KernelLayout, pin: Option<&Path>) -> Result<Self, BpfError> {
+    pub fn load_pinned(
+        layout: &KernelLayout,
+        pin: Option<&Path>,
+        refusals: bool,
+    ) -> Result<Self, BpfError> {
         let tgid = std::process::id();
-        let mut loader = EbpfLoader::new();
+        let mut loader = loader(layout);
         let pin_err = |e: std::io::Error| BpfError::Load(format!("bpffs directory: {e}"));
         let map_paths: Vec<(&str, PathBuf)> = match pin {
             Some(dir) => {
@@ -275,16 +394,7 @@ impl Tracer {
             loader.map_pin_path(name, path.as_path());
         }
         let mut ebpf = loader
-            .override_global("SECCOMP_MODE_OFFSET", &layout.seccomp_mode, true)
-            .override_global("REGS_NR_OFFSET", &layout.regs_nr, true)
-            .override_global("REGS_ARG0_OFFSET", &layout.regs_arg0, true)
-            .override_global("COMPAT_OFFSET", &layout.compat_offset, true)
-            .override_global("COMPAT_MASK", &layout.compat_mask, true)
-            .override_global("ARG_NRS", &layout.arg_nrs, true)
             .override_global("TRACER_TGID", &tgid, true)
-            .override_global("MKDIR_ROOT_OFFSET", &layout.mkdir_root, true)
-            .override_global("MKDIR_ID_OFFSET", &layout.mkdir_id, true)
-            .override_global("MKDIR_PATH_OFFSET", &layout.mkdir_path, true)
             .load(crate::EBPF_OBJECT)
             .map_err(|e| BpfError::Load(format!("{e:#}")))?;
 
@@ -296,52 +406,42 @@ impl Tracer {
         };
         let targets = HashMap::try_from(take("TARGETS")?).map_err(map_err("TARGETS"))?;
         let args = HashMap::try_from(take("ARGS")?).map_err(map_err("ARGS"))?;
+        let filter = Array::try_from(take("FILTER")?).map_err(map_err("FILTER"))?;
+        let generation = Array::try_from(take("GEN")?).map_err(map_err("GEN"))?;
         let watch = HashMap::try_from(take("WATCH")?).map_err(map_err("WATCH"))?;
         let counters = PerCpuArray::try_from(take("COUNTERS")?).map_err(map_err("COUNTERS"))?;
         let ring = RingBuf::try_from(take("EVENTS")?).map_err(map_err("EVENTS"))?;
         let parent_lens = Array::try_from(take("PARENT_LENS")?).map_err(map_err("PARENT_LENS"))?;
 
         let link_path = |prog: &str| pin.map(|d| d.join(format!("link_{prog}")));
-        let resumed = PROGRAMS
-            .iter()
-            .all(|(prog, _, _)| link_path(prog).is_some_and(|p| p.exists()));
-        if !resumed {
-            for (prog, _, _) in PROGRAMS {
-                if let Some(p) = link_path(prog) {
-                    // A partial set from an interrupted start: detach it and start over.
-                    let _ = std::fs::remove_file(p);
-                }
+        let core = PROGRAMS.iter().filter(|(p, _)| *p != REFUSAL_PROGRAM);
+        let resumed = core
+            .clone()
+            .all(|(prog, _)| link_path(prog).is_some_and(|p| p.exists()));
+        let wanted = |prog: &str| prog != REFUSAL_PROGRAM || refusals;
+        let btf = kernel_btf()?;
+        for (prog, hook) in PROGRAMS {
+            let path = link_path(prog);
+            let pinned = path.as_ref().is_some_and(|p| p.exists());
+            // Kept: a link of a resumed set that is still wanted.
+            if resumed && pinned && wanted(prog) {
+                continue;
             }
-            for (prog, category, name) in PROGRAMS {
-                if category.is_empty() {
-                    attach_raw(&mut ebpf, prog, name, link_path(prog).as_deref())?;
-                    continue;
-                }
-                let attach_err = |e: aya::programs::ProgramError| BpfError::Attach {
-                    program: prog,
-                    detail: format!("{e:#}"),
-                };
-                let tp: &mut TracePoint = ebpf
-                    .program_mut(prog)
-                    .ok_or(BpfError::Load(format!("program {prog} missing")))?
-                    .try_into()
-                    .map_err(attach_err)?;
-                tp.load().map_err(attach_err)?;
-                let id = tp.attach(category, name).map_err(attach_err)?;
-                if let Some(p) = link_path(prog) {
-                    let link = tp.take_link(id).map_err(attach_err)?;
-                    let fd = FdLink::try_from(link).map_err(|e| BpfError::Attach {
-                        program: prog,
-                        detail: format!("this kernel cannot pin a perf-event link: {e}"),
-                    })?;
-                    pin_link(prog, fd, &p)?;
-                }
+            if let Some(p) = &path {
+                // A partial set from an interrupted start, or refusal detection turned off:
+                // unpinning detaches it.
+                let _ = std::fs::remove_file(p);
+            }
+            if wanted(prog) {
+                attach(&mut ebpf, &btf, prog, hook, path.as_deref())?;
             }
         }
 
         let mut tracer = Self {
             _ebpf: ebpf,
             targets,
+            filter,
+            generation,
             args,
             watch,
             counters,
@@ -374,14 +474,56 @@ impl Tracer {
     pub fn add_cgroup(&mut self, id: u64) -> Result<(), BpfError> {
         const BPF_NOEXIST: u64 = 1;
         match self.targets.insert(id, CgroupRecord::EMPTY, BPF_NOEXIST) {
-            Ok(()) => Ok(()),
+            Ok(()) => {}
             Err(aya::maps::MapError::SyscallError(e))
-                if e.io_error.raw_os_error() == Some(libc::EEXIST) =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(map_err("TARGETS")(e)),
+                if e.io_error.raw_os_error() == Some(libc::EEXIST) => {}
+            Err(e) => return Err(map_err("TARGETS")(e)),
         }
+        // Record first, then its filter bit, then the new generation: a CPU that looks again
+        // finds all three.
+        let (word, bit) = filter_bit(id);
+        self.set_filter_word(word, self.filter_word(word)? | bit)?;
+        self.bump_generation()
+    }
+
+    fn filter_word(&self, word: u32) -> Result<u64, BpfError> {
+        self.filter.get(&word, 0).map_err(map_err("FILTER"))
+    }
+
+    fn set_filter_word(&mut self, word: u32, value: u64) -> Result<(), BpfError> {
+        self.filter.set(word, value, 0).map_err(map_err("FILTER"))
+    }
+
+    /// Makes every CPU look its task up again (after the targets changed).
+    fn bump_generation(&mut self) -> Result<(), BpfError> {
+        let g = self.generation.get(&1, 0).map_err(map_err("GEN"))?;
+        self.generation
+            .set(1, g.wrapping_add(1), 0)
+            .map_err(map_err("GEN"))
+    }
+
+    /// Clears the filter bit of a cgroup no longer traced, unless another target shares it.
+    /// The kernel may set a bit of the same word (adopting a new cgroup) between our read and
+    /// write; it inserts the record before it sets the bit, so reading the records again after
+    /// the write finds any bit lost that way, and it is set again.
+    fn clear_filter_bit(&mut self, id: u64) -> Result<(), BpfError> {
+        let (word, bit) = filter_bit(id);
+        let in_word = |ids: &[u64]| {
+            ids.iter()
+                .map(|&i| filter_bit(i))
+                .filter(|&(w, _)| w == word)
+                .fold(0, |acc, (_, b)| acc | b)
+        };
+        if in_word(&self.cgroups()?) & bit != 0 {
+            return Ok(());
+        }
+        self.set_filter_word(word, self.filter_word(word)? & !bit)?;
+        let needed = in_word(&self.cgroups()?);
+        let now = self.filter_word(word)?;
+        if now & needed != needed {
+            self.set_filter_word(word, now | needed)?;
+        }
+        Ok(())
     }
 
     /// What the kernel recorded for cgroup `id`, if it is traced.
@@ -414,6 +556,8 @@ impl Tracer {
             Ok(()) | Err(aya::maps::MapError::KeyNotFound) => {}
             Err(e) => return Err(map_err("TARGETS")(e)),
         }
+        self.clear_filter_bit(id)?;
+        self.bump_generation()?;
         for key in self.args(&[id])? {
             match self.args.remove(&key) {
                 Ok(()) | Err(aya::maps::MapError::KeyNotFound) => {}

@@ -73,6 +73,7 @@ pub struct DaemonConfig {
     pub state_dir: PathBuf,
     pub socket: PathBuf,
     pub checkpoint: Duration,
+    pub refusals: bool,
 }
 
 /// One target as saved in the state file. Removed targets are kept (inactive) so that target
@@ -244,13 +245,15 @@ pub async fn serve(dc: DaemonConfig) -> Result<(), DaemonError> {
     let layout = KernelLayout::detect(arch).map_err(RecordError::from)?;
     let pins = bpf::pin_dir(Path::new(PIN_BASE), &dc.state_dir);
     remove_stale_pins(&pins);
-    let mut tracer = Tracer::load_pinned(&layout, Some(&pins)).map_err(RecordError::from)?;
+    let mut tracer =
+        Tracer::load_pinned(&layout, Some(&pins), dc.refusals).map_err(RecordError::from)?;
     if saved.is_none() && tracer.resumed() {
         // Pins without a state (the state directory was emptied): nothing knows what they
         // hold. Start clean.
         drop(tracer);
         let _ = std::fs::remove_dir_all(&pins);
-        tracer = Tracer::load_pinned(&layout, Some(&pins)).map_err(RecordError::from)?;
+        tracer =
+            Tracer::load_pinned(&layout, Some(&pins), dc.refusals).map_err(RecordError::from)?;
     }
     let mut events = tracer
         .take_events()
@@ -275,6 +278,7 @@ pub async fn serve(dc: DaemonConfig) -> Result<(), DaemonError> {
         check: false,
         args: true,
         state_file: Some(state_file.clone()),
+        refusals: dc.refusals,
     };
     let mut session = Session::new(cfg, arch, root, tracer, Some((client, info)), Vec::new());
     session.learn_baseline(&mut events).await?;

@@ -1397,21 +1397,21 @@ fn a_storm_across_1000_cgroups_loses_no_syscall() {
     // Cgroup i makes calls i % 24, (i + 7) % 24 and (i + 13) % 24, each from its own process.
     let rawcall = "/var/tmp/seccomp-tracer-images/bin/rawcall";
     let mix = |i: usize| [i % 24, (i + 7) % 24, (i + 13) % 24].map(|k| STORM_CALLS[k]);
-    let mut script = String::new();
+    // Each subshell moves itself ("0" is the writer) into its cgroup, then runs its calls.
+    let mut script = format!("R={rawcall}\n");
     for (i, cg) in cgroups.iter().enumerate() {
-        let calls: Vec<String> = mix(i)
-            .iter()
-            .map(|c| format!("{rawcall} {}", nr(c)))
-            .collect();
+        let calls: Vec<String> = mix(i).iter().map(|c| format!("$R {}", nr(c))).collect();
         script += &format!(
-            "(echo $$ > {}/cgroup.procs && {}) >/dev/null 2>&1 &\n",
+            "(echo 0 > {}/cgroup.procs && {}) >/dev/null 2>&1 &\n",
             cg.display(),
             calls.join("; ")
         );
     }
     script += "wait\n";
+    let script_file = dir.join("storm.sh");
+    std::fs::write(&script_file, script).expect("script");
     let t0 = Instant::now();
-    let status = sh(Command::new("sh").args(["-c", &script])).status;
+    let status = sh(Command::new("sh").arg(&script_file)).status;
     assert!(status.success());
     let burst = t0.elapsed();
     sleep(Duration::from_millis(500));

@@ -355,11 +355,13 @@ mod tests {
             "--format",
             "oci",
             "--no-args",
+            "--no-refusals",
         ]);
         let Command::Record(args) = cli.command else {
             panic!("not record");
         };
         let cfg = args.into_config();
+        assert!(!cfg.refusals);
         assert_eq!(
             cfg.targets,
             [
@@ -373,6 +375,11 @@ mod tests {
         assert!(!cfg.include_refused && cfg.runtime_baseline && cfg.restart && !cfg.wait);
         assert_eq!(cfg.format, Format::Oci);
         assert!(!cfg.complain && !cfg.args);
+        let Command::Record(args) = Cli::parse_from(["seccomp-tracer", "record", "web"]).command
+        else {
+            panic!("not record");
+        };
+        assert!(args.into_config().refusals, "refusal detection is on by default");
     }
 
     /// The systemd unit starts the daemon with options this binary takes.

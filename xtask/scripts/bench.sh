@@ -1,82 +1,230 @@
 #!/usr/bin/env bash
-# Overhead per syscall, side by side: ns per getppid() untraced; with an empty program on
-# sys_enter (the floor); with seccomp-tracer recording the benchmark's cgroup (traced) or
-# another cgroup (the tax on the rest of the host); with bpftrace counting the same cgroup;
-# with strace -f. Alternating runs, median of ROUNDS. Writes BENCHMARKS.md.
+# Overhead, side by side, written to BENCHMARKS.md:
+#  1. ns per getppid(): untraced; the floor (an empty raw tracepoint on sys_enter); the floor
+#     of a tool that also watches sys_exit; seccomp-tracer recording the benchmark's cgroup
+#     (traced) or another cgroup (the tax on the rest of the host), with and without refusal
+#     detection; the filters of a first version (helper, helper + hash lookup); bpftrace
+#     counting the same cgroup; strace -f. Runs under an allow-all seccomp filter are measured
+#     against the floor under the same filter.
+#  2. requests per second of Redis in a container, driven from loopback by redis-benchmark.
+#  3. time to attach to a running container, time to export through the daemon.
+#  4. the daemon's CPU and memory with 50 busy containers.
+#  5. drops and lost calls in a storm across 1,000 cgroups (the e2e test).
+# Alternating runs, median of ROUNDS.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/../.." && pwd)
-bin=$here/target/debug/seccomp-tracer
+bin=$here/target/release/seccomp-tracer
 rounds=${ROUNDS:-5}
-n=${CALLS:-2000000}
+n=${CALLS:-3000000}
+reqs=${REQUESTS:-100000}
 work=$(mktemp -d /tmp/bench.XXXX)
 gcc -O2 -o "$work/bench" "$here/tests/fixtures/getppid_bench.c"
-command -v bpftrace >/dev/null || { apt-get install -y -q bpftrace >/dev/null; }
+command -v bpftrace >/dev/null || apt-get install -y -q bpftrace >/dev/null
+command -v redis-benchmark >/dev/null || apt-get install -y -q redis-tools >/dev/null
 mountpoint -q /sys/kernel/tracing || mount -t tracefs nodev /sys/kernel/tracing
 cg=$(awk '$9 == "cgroup2" {print $5; exit}' /proc/self/mountinfo)
 mkdir -p "$cg/st-bench" "$cg/st-bench-other"
-cleanup() { kill "${pid:-}" 2>/dev/null || true; rmdir "$cg/st-bench" "$cg/st-bench-other" 2>/dev/null || true; }
+state=$work/state
+sock=$work/daemon.sock
+cleanup() {
+  [ -n "${pid:-}" ] && kill "$pid" 2>/dev/null || true
+  [ -n "${dpid:-}" ] && kill "$dpid" 2>/dev/null || true
+  docker rm -f st-bench-redis st-bench-idle $(docker ps -aq --filter name=st-busy-) >/dev/null 2>&1 || true
+  rmdir "$cg/st-bench" "$cg/st-bench-other" 2>/dev/null || true
+}
 trap cleanup EXIT
+log() { printf '%s\n' "$*" >&2; }
 
-# Runs the benchmark inside cgroup st-bench; prints ns/call.
-run_in() { sh -c "echo \$\$ > $cg/st-bench/cgroup.procs && exec $*"; }
 start() { "$@" > "$work/tool.log" 2>&1 & pid=$!; }
-wait_line() { for _ in $(seq 1 200); do grep -q "$1" "$work/tool.log" && return; sleep 0.05; done; echo "no '$1' from tool:"; cat "$work/tool.log"; exit 1; }
+wait_line() {
+  for _ in $(seq 1 2000); do grep -q "$1" "$work/tool.log" && return; sleep 0.005; done
+  echo "no '$1' from tool:"; cat "$work/tool.log"; exit 1
+}
 stop() { kill -INT "$pid"; wait "$pid" || true; pid=; }
+median() { printf '%s\n' $1 | sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.2fx", a/b}'; }
 
-measure() { # config -> ns/call
-  case $1 in
-    untraced) run_in "$work/bench" "$n" ;;
-    floor) start "$bin" floor; wait_line attached; run_in "$work/bench" "$n"; stop ;;
-    traced) start "$bin" record --cgroup /st-bench --no-runtime-baseline -o "$work/p.json"; wait_line recording; run_in "$work/bench" "$n"; stop ;;
-    other) start "$bin" record --cgroup /st-bench-other --no-runtime-baseline -o "$work/p.json"; wait_line recording; run_in "$work/bench" "$n"; stop ;;
-    bpftrace) start bpftrace -e "tracepoint:raw_syscalls:sys_enter /cgroup == cgroupid(\"$cg/st-bench\")/ { @[args->id] = count(); }"; wait_line Attaching; sleep 1; run_in "$work/bench" "$n"; stop ;;
-    strace) run_in strace -f -o /dev/null "$work/bench" $((n / 100)) ;;
+# ---- 1. getppid -------------------------------------------------------------------------
+# The benchmark in cgroup st-bench, pinned to CPU 1; "filter" runs it under allow-all seccomp.
+bench_in() { taskset -c 1 sh -c "echo 0 > $cg/st-bench/cgroup.procs && exec $work/bench $n $1"; }
+record() { start "$bin" record --no-runtime-baseline -o "$work/p.json" "$@"; wait_line recording; }
+micro() { # config -> ns/call
+  local f=
+  case $1 in *", filtered") f=filter ;; esac
+  case ${1%, filtered} in
+    untraced) bench_in "$f" ;;
+    floor) start "$bin" floor; wait_line attached; bench_in "$f"; stop ;;
+    "floor + sys_exit") start "$bin" floor floor floor_exit; wait_line attached; bench_in "$f"; stop ;;
+    "first version: cgroup-id helper") start "$bin" floor probe_helper; wait_line attached; bench_in "$f"; stop ;;
+    "first version: helper + hash lookup") start "$bin" floor probe_hash; wait_line attached; bench_in "$f"; stop ;;
+    traced) record --cgroup /st-bench; bench_in "$f"; stop ;;
+    "traced, --no-refusals") record --no-refusals --cgroup /st-bench; bench_in "$f"; stop ;;
+    other) record --cgroup /st-bench-other; bench_in "$f"; stop ;;
+    "other, --no-refusals") record --no-refusals --cgroup /st-bench-other; bench_in "$f"; stop ;;
+    bpftrace) start bpftrace -e "tracepoint:raw_syscalls:sys_enter /cgroup == cgroupid(\"$cg/st-bench\")/ { @[args->id] = count(); }"
+      wait_line Attaching; sleep 1; bench_in "$f"; stop ;;
+    strace) taskset -c 1 sh -c "echo 0 > $cg/st-bench/cgroup.procs && exec strace -f -o /dev/null $work/bench $((n / 100))" ;;
   esac
 }
-
-configs=(untraced floor traced other bpftrace strace)
+micro_configs=(untraced floor "floor + sys_exit" "first version: cgroup-id helper"
+  "first version: helper + hash lookup" traced "traced, --no-refusals" other
+  "other, --no-refusals" bpftrace strace
+  "untraced, filtered" "floor, filtered" "traced, filtered" "traced, --no-refusals, filtered")
 declare -A samples
 for r in $(seq 1 "$rounds"); do
-  for c in "${configs[@]}"; do
-    v=$(measure "$c" | tail -1)
+  for c in "${micro_configs[@]}"; do
+    v=$(micro "$c" | tail -1)
     samples[$c]="${samples[$c]:-} $v"
-    printf 'round %d %-9s %s ns\n' "$r" "$c" "$v" >&2
+    log "round $r getppid: $c: $v ns"
   done
 done
-median() { printf '%s\n' $1 | sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 base=$(median "${samples[untraced]}")
 floor=$(median "${samples[floor]}")
-table="| configuration | ns per getppid() (median of $rounds) | vs untraced | vs floor |
+floor_f=$(median "${samples[floor, filtered]}")
+micro_table="| configuration | ns per getppid() | vs untraced | vs floor |
 |---|---|---|---|"
-for c in "${configs[@]}"; do
+for c in "${micro_configs[@]}"; do
   m=$(median "${samples[$c]}")
-  table+="
-| $c | $m | $(awk -v a="$m" -v b="$base" 'BEGIN{printf "%.2fx", a/b}') | $(awk -v a="$m" -v b="$floor" 'BEGIN{printf "%.2fx", a/b}') |"
+  b=$base f=$floor
+  case $c in *filtered) b=$(median "${samples[untraced, filtered]}") f=$floor_f ;; esac
+  micro_table+="
+| $c | $m | $(ratio "$m" "$b") | $(ratio "$m" "$f") |"
 done
-echo "$table"
+echo "$micro_table"
+
+# ---- 2. Redis in a container --------------------------------------------------------------
+docker rm -f st-bench-redis st-bench-idle >/dev/null 2>&1 || true
+docker run -d --name st-bench-redis st-bookworm redis-server --bind 0.0.0.0 --protected-mode no --save '' --appendonly no >/dev/null
+docker run -d --name st-bench-idle st-busybox sleep 100000 >/dev/null
+ip=$(docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' st-bench-redis)
+rpid=$(docker inspect -f '{{.State.Pid}}' st-bench-redis)
+rcg=$(sed -n 's/^0:://p' "/proc/$rpid/cgroup")
+for _ in $(seq 1 100); do redis-benchmark -h "$ip" -n 10 -t ping -q >/dev/null 2>&1 && break; sleep 0.1; done
+rps() { redis-benchmark -h "$ip" -n "$1" -c 10 -t get --csv 2>/dev/null | awk -F'"' '$2 == "GET" {print $4}'; }
+macro() { # config -> requests/s
+  case $1 in
+    untraced) rps "$reqs" ;;
+    floor) start "$bin" floor; wait_line attached; rps "$reqs"; stop ;;
+    traced) record st-bench-redis; rps "$reqs"; stop ;;
+    "traced, --no-refusals") record --no-refusals st-bench-redis; rps "$reqs"; stop ;;
+    other) record st-bench-idle; rps "$reqs"; stop ;;
+    bpftrace) start bpftrace -e "tracepoint:raw_syscalls:sys_enter /cgroup == cgroupid(\"$cg$rcg\")/ { @[args->id] = count(); }"
+      wait_line Attaching; sleep 1; rps "$reqs"; stop ;;
+    strace) start strace -f -o /dev/null -p "$rpid"; sleep 1; rps $((reqs / 10)); stop ;;
+  esac
+}
+macro_configs=(untraced floor traced "traced, --no-refusals" other bpftrace strace)
+declare -A rsamples
+for r in $(seq 1 "$rounds"); do
+  for c in "${macro_configs[@]}"; do
+    v=$(macro "$c" | tail -1)
+    rsamples[$c]="${rsamples[$c]:-} $v"
+    log "round $r redis: $c: $v req/s"
+  done
+done
+rbase=$(median "${rsamples[untraced]}")
+rfloor=$(median "${rsamples[floor]}")
+macro_table="| configuration | Redis GET requests/s | vs untraced | vs floor |
+|---|---|---|---|"
+for c in "${macro_configs[@]}"; do
+  m=$(median "${rsamples[$c]}")
+  macro_table+="
+| $c | $m | $(ratio "$m" "$rbase") | $(ratio "$m" "$rfloor") |"
+done
+echo "$macro_table"
+
+# ---- 3. attach and export ----------------------------------------------------------------
+ms_since() { echo $((($(date +%s%N) - $1) / 1000000)); }
+attach=()
+start "$bin" record -o "$work/p.json" st-bench-redis # fills the runtime-baseline cache
+wait_line recording; stop
+for _ in $(seq 1 "$rounds"); do
+  t0=$(date +%s%N)
+  start "$bin" record -o "$work/p.json" st-bench-redis
+  wait_line recording
+  attach+=("$(ms_since "$t0")")
+  stop
+done
+"$bin" daemon --state-dir "$state" --socket "$sock" > "$work/daemon.log" 2>&1 & dpid=$!
+for _ in $(seq 1 200); do [ -S "$sock" ] && break; sleep 0.05; done
+"$bin" add --socket "$sock" st-bench-redis >/dev/null
+rps 20000 >/dev/null
+export_ms=()
+for _ in $(seq 1 "$rounds"); do
+  t0=$(date +%s%N)
+  "$bin" export --socket "$sock" st-bench-redis -o "$work/export.json" >/dev/null 2>&1
+  export_ms+=("$(ms_since "$t0")")
+done
+times="- attach to a running container (\`record <container>\`, from start until it records,
+  runtime baseline cached): median $(median "${attach[*]}") ms (runs: ${attach[*]})
+- export through the daemon (\`export <container> -o FILE\`, client start to file written):
+  median $(median "${export_ms[*]}") ms (runs: ${export_ms[*]})"
+echo "$times"
+
+# ---- 4. the daemon with 50 busy containers -----------------------------------------------
+for i in $(seq -w 1 50); do
+  docker run -d --name "st-busy-$i" st-busybox sh -c 'while :; do read x < /proc/uptime; done' >/dev/null
+done
+"$bin" add --socket "$sock" 'st-busy-*' >/dev/null
+sleep 10
+ticks() { awk '{print $14 + $15}' "/proc/$dpid/stat"; }
+t0=$(ticks); s0=$(date +%s%N); sleep 30
+cpu=$(awk -v t="$(($(ticks) - t0))" -v hz="$(getconf CLK_TCK)" -v ns="$(($(date +%s%N) - s0))" \
+  'BEGIN{printf "%.2f", 100 * t / hz / (ns / 1e9)}')
+rss=$(awk '/VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$dpid/status")
+traced=$("$bin" status --socket "$sock" | grep -c 'st-busy-' || true)
+daemon="- daemon with 50 busy containers (each a shell loop of open/read/close, both CPUs
+  saturated), over 30 s: ${cpu}% of one CPU, RSS ${rss} MB; $traced of 50 traced."
+echo "$daemon"
+kill "$dpid"; wait "$dpid" || true; dpid=
+docker rm -f $(docker ps -aq --filter name=st-busy-) >/dev/null 2>&1 || true
+
+# ---- 5. storm ----------------------------------------------------------------------------
+storm=$(cd "$here" && SECCOMP_TRACER=$here/target/debug/seccomp-tracer cargo test -q -p e2e --test e2e \
+  a_storm_across_1000_cgroups_loses_no_syscall -- --nocapture 2>&1 | grep -E '^storm:|test result' | tr '\n' ' ')
+echo "$storm"
+
 cat > "$here/BENCHMARKS.md" <<MD
 # Benchmarks
 
-Cost per syscall, measured with \`cargo xtask bench\` (ROUNDS=$rounds, $n getppid() calls per
-run; strace runs a hundredth of that). Configurations alternate within each round.
+Measured with \`cargo xtask bench\` (medians of $rounds alternating rounds). Machine: $(nproc)
+CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), kernel $(uname -r),
+$(date -u +%Y-%m-%d).
 
-- untraced: nothing attached.
+## Per syscall: ns per getppid()
+
+$n calls per run (strace: a hundredth), pinned to one CPU, in a cgroup of its own.
+
 - floor: an empty raw tracepoint program on sys_enter, what any sys_enter tracer costs.
-- traced: seccomp-tracer recording the benchmark's own cgroup.
-- other: seccomp-tracer recording another cgroup (the tax on the rest of the host).
-- bpftrace: a cgroup-filtered count on raw_syscalls:sys_enter.
-- strace: strace -f.
+- floor + sys_exit: empty programs on both; the floor of any tool that watches sys_exit too,
+  as refusal detection must.
+- first version: the filter seccomp-tracer first used, for comparison (the cgroup-id helper,
+  then a hash lookup).
+- traced: seccomp-tracer recording the benchmark's cgroup; other: recording another cgroup
+  (the tax on the rest of the host). \`--no-refusals\`: without the sys_exit program.
+- filtered: the benchmark runs under an allow-all seccomp filter, as a container's processes
+  do; compared with the floor under the same filter. Unfiltered "traced" is the path of a
+  target that runs without a filter (the kernel's seccomp mode must be read on every call).
+- bpftrace: a cgroup-filtered count on raw_syscalls:sys_enter. strace: strace -f.
 
-$table
+$micro_table
 
-Where the time goes (measured once, 2026-11-24, same machine, 3 rounds): with the sys_exit
-program detached, "other" fell from 1.11x to 1.06x the floor and "traced" from 1.20x to
-1.14x. So about half of the tax on the rest of the host is the sys_exit tracepoint itself
-(refusal detection; its program returns after one inlined array lookup for untraced tasks),
-and the other half the cgroup-id helper and hash lookup of sys_enter's filter. This VM's
-syscalls are slow (~770 ns for getppid), so the absolute overheads are ~70-170 ns.
+## A real workload: Redis in a container
 
-Machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), kernel $(uname -r).
-Measured on $(date -u +%Y-%m-%d).
+redis-benchmark from the host to the container's address, $reqs GET requests, 10
+connections (strace: a tenth of the requests). "traced" records the Redis container, "other"
+an idle container.
+
+$macro_table
+
+## Attach, export, the daemon, a storm
+
+$times
+$daemon
+- storm: 1,000 traced cgroups, each a burst of processes with its own mix of calls, all at
+  once (the e2e test \`a_storm_across_1000_cgroups_loses_no_syscall\`; lost must be 0):
+  $storm
+
+Reproduce: \`cargo xtask bench\` (ROUNDS, CALLS and REQUESTS change the run lengths).
 MD
 echo "wrote BENCHMARKS.md"

@@ -379,7 +379,10 @@ mod tests {
         else {
             panic!("not record");
         };
-        assert!(args.into_config().refusals, "refusal detection is on by default");
+        assert!(
+            args.into_config().refusals,
+            "refusal detection is on by default"
+        );
     }
 
     /// The systemd unit starts the daemon with options this binary takes.

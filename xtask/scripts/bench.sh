@@ -169,19 +169,21 @@ done
 sleep 10
 ticks() { awk '{print $14 + $15}' "/proc/$dpid/stat"; }
 t0=$(ticks); s0=$(date +%s%N); sleep 30
-cpu=$(awk -v t="$(($(ticks) - t0))" -v hz="$(getconf CLK_TCK)" -v ns="$(($(date +%s%N) - s0))" \
-  'BEGIN{printf "%.2f", 100 * t / hz / (ns / 1e9)}')
+used=$(awk -v t="$(($(ticks) - t0))" -v hz="$(getconf CLK_TCK)" 'BEGIN{printf "%d", 1000 * t / hz}')
+cpu=$(awk -v ms="$used" -v ns="$(($(date +%s%N) - s0))" 'BEGIN{printf "%.2f", 100 * ms / (ns / 1e6)}')
 rss=$(awk '/VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$dpid/status")
 traced=$("$bin" status --socket "$sock" | grep -c 'st-busy-' || true)
 daemon="- daemon with 50 busy containers (each a shell loop of open/read/close, both CPUs
-  saturated), over 30 s: ${cpu}% of one CPU, RSS ${rss} MB; $traced of 50 traced."
+  saturated), over 30 s: ${used} ms of CPU time (${cpu}% of one CPU; the clock tick is
+  $((1000 / $(getconf CLK_TCK))) ms), RSS ${rss} MB; $traced of 50 traced."
 echo "$daemon"
 kill "$dpid"; wait "$dpid" || true; dpid=
 docker rm -f $(docker ps -aq --filter name=st-busy-) >/dev/null 2>&1 || true
 
 # ---- 5. storm ----------------------------------------------------------------------------
 storm=$(cd "$here" && SECCOMP_TRACER=$here/target/debug/seccomp-tracer cargo test -q -p e2e --test e2e \
-  a_storm_across_1000_cgroups_loses_no_syscall -- --nocapture 2>&1 | grep -E '^storm:|test result' | tr '\n' ' ')
+  a_storm_across_1000_cgroups_loses_no_syscall -- --nocapture 2>&1 | grep -E '^storm:|^test result' \
+  | sed -e 's/^storm: //' -e 's/^test result: \([a-zA-Z]*\).*/test \1/' | tr '\n' ' ')
 echo "$storm"
 
 cat > "$here/BENCHMARKS.md" <<MD
@@ -224,6 +226,22 @@ $daemon
 - storm: 1,000 traced cgroups, each a burst of processes with its own mix of calls, all at
   once (the e2e test \`a_storm_across_1000_cgroups_loses_no_syscall\`; lost must be 0):
   $storm
+
+## Reading the numbers
+
+- A helper call costs here about half of what the floor itself adds (likely the kernel's
+  SRSO "Safe RET" mitigation, which makes every return dear), so the programs avoid helper
+  calls on the common paths: "not a target" and
+  "a target repeating a known call" are a per-CPU load, two compares and a bit test. Compare
+  "other, --no-refusals" with the floor, and "traced, --no-refusals, filtered" with the
+  filtered floor; the first version's filter alone ("helper + hash lookup") cost more.
+- Refusal detection needs a second tracepoint, sys_exit; "floor + sys_exit" is what the kernel
+  charges every syscall for it before any program runs. With it, compare "other" with that
+  floor. \`--no-refusals\` is for hosts where that matters more than the refusal report.
+- An unfiltered target ("traced" without "filtered") pays one helper call per syscall to read
+  its seccomp mode; containers run filtered.
+- getppid costs several hundred ns on this VM and varies between runs by more than the
+  differences between close rows; read ratios within one run.
 
 Reproduce: \`cargo xtask bench\` (ROUNDS, CALLS and REQUESTS change the run lengths).
 MD

@@ -242,14 +242,17 @@ fn current_cgroup_id(task: *const u8) -> u64 {
     load(kn, global(&KERNFS_NODE_ID_OFFSET))
 }
 
+/// Word index and bit of cgroup `id` in FILTER (user space's `filter_bit` computes the same).
+#[inline(always)]
+fn filter_bit(id: u64) -> (u32, u64) {
+    (((id / 64) as u32) & (FILTER_WORDS - 1), 1u64 << (id % 64))
+}
+
 /// False when cgroup `id` is certainly not a target (its FILTER bit is clear).
 #[inline(always)]
 fn maybe_target(id: u64) -> bool {
-    let word = ((id / 64) as u32) & (FILTER_WORDS - 1);
-    match FILTER.get(word) {
-        Some(w) => w & (1u64 << (id % 64)) != 0,
-        None => false,
-    }
+    let (word, bit) = filter_bit(id);
+    FILTER.get(word).is_some_and(|w| w & bit != 0)
 }
 
 /// Whether the current task runs under a seccomp filter (mode != SECCOMP_MODE_DISABLED).
@@ -621,9 +624,10 @@ fn try_cgroup_mkdir(ctx: &TracePointContext) -> Result<(), i64> {
     };
     let zero = ZERO.get(0).ok_or(0i64)?;
     TARGETS.insert(id, zero, BPF_NOEXIST as u64)?;
-    if let Some(w) = FILTER.get_ptr_mut(((id / 64) as u32) & (FILTER_WORDS - 1)) {
+    let (word, bit) = filter_bit(id);
+    if let Some(w) = FILTER.get_ptr_mut(word) {
         // SAFETY: array slot pointer from the map; changed atomically only.
-        unsafe { atomic_or::<u64, u64, { AtomicOrdering::Relaxed }>(w, 1u64 << (id % 64)) };
+        unsafe { atomic_or::<u64, u64, { AtomicOrdering::Relaxed }>(w, bit) };
     }
     bump_generation();
     emit(id, event_kind::ADOPTED, tag);

@@ -1016,13 +1016,16 @@ struct Daemon {
     state: PathBuf,
 }
 
+/// The syscall programs' links, pinned by a daemon while it records.
+const SYSCALL_LINKS: [&str; 2] = ["link_sys_enter", "link_sys_exit"];
+
 impl Daemon {
     fn start(dir: &Path) -> Self {
         let socket = dir.join("ctl.sock");
         let state = dir.join("state");
         let log = dir.join("daemon.log");
         let mut d = Daemon {
-            child: Self::spawn(&log, &socket, &state),
+            child: Self::spawn(&log, &socket, &state, &[]),
             log,
             socket,
             state,
@@ -1031,7 +1034,7 @@ impl Daemon {
         d
     }
 
-    fn spawn(log: &Path, socket: &Path, state: &Path) -> Child {
+    fn spawn(log: &Path, socket: &Path, state: &Path, extra: &[&str]) -> Child {
         let file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -1042,6 +1045,7 @@ impl Daemon {
             .arg(socket)
             .arg("--state-dir")
             .arg(state)
+            .args(extra)
             .stdout(file.try_clone().expect("dup"))
             .stderr(file)
             .spawn()
@@ -1094,8 +1098,40 @@ impl Daemon {
     }
 
     fn restart(&mut self) {
-        self.child = Self::spawn(&self.log, &self.socket, &self.state);
+        self.restart_with(&[]);
+    }
+
+    fn restart_with(&mut self, extra: &[&str]) {
+        self.child = Self::spawn(&self.log, &self.socket, &self.state, extra);
         self.wait_ready();
+    }
+
+    /// SIGTERM, and the daemon's exit.
+    fn term(&mut self) {
+        // SAFETY: plain kill(2) on our own child.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let _ = self.child.wait();
+    }
+
+    /// The bpffs directory of its pins, from its start-up line.
+    fn pins(&self) -> PathBuf {
+        let text = self.text();
+        let pins = text
+            .rsplit("(/sys/fs/bpf/")
+            .next()
+            .and_then(|r| r.split(')').next())
+            .unwrap_or_else(|| panic!("no pin directory in the log:\n{text}"));
+        Path::new("/sys/fs/bpf").join(pins)
+    }
+
+    /// Which of [`SYSCALL_LINKS`] are pinned: the syscall programs attached. (A pinned link
+    /// the daemon holds no descriptor of is detached when unpinned.)
+    fn syscall_links(&self) -> Vec<&'static str> {
+        let pins = self.pins();
+        SYSCALL_LINKS
+            .into_iter()
+            .filter(|l| pins.join(l).exists())
+            .collect()
     }
 
     fn rss_kib(&self) -> u64 {
@@ -1111,18 +1147,11 @@ impl Daemon {
 
 impl Drop for Daemon {
     fn drop(&mut self) {
-        // SAFETY: plain kill(2) on our own child.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let _ = self.child.wait();
+        self.term();
         // The pins keep the programs attached after the daemon stops (by design): remove them,
         // as a user uninstalling would.
-        let text = self.text();
-        if let Some(pins) = text
-            .rsplit("(/sys/fs/bpf/")
-            .next()
-            .and_then(|r| r.split(')').next())
-        {
-            if let Some(state_pins) = Path::new("/sys/fs/bpf").join(pins).parent() {
+        if self.text().contains("(/sys/fs/bpf/") {
+            if let Some(state_pins) = self.pins().parent() {
                 let _ = std::fs::remove_dir_all(state_pins);
             }
         }
@@ -1194,6 +1223,75 @@ fn daemon_survives_kill_9_and_follows_a_container_restart() {
     assert!(s["targets"].as_array().unwrap().is_empty(), "{s}");
     d.ok(&["export", name, "-o", profile.to_str().unwrap()]);
     assert!(allowed_names(&profile).contains("getcpu"));
+}
+
+/// An idle daemon leaves every syscall on the host alone; `add` attaches the syscall programs,
+/// `remove` of the last target detaches them, and a restart with or without `--no-refusals`
+/// detaches or attaches refusal detection on the pinned set it takes over.
+#[test]
+fn daemon_attaches_syscall_programs_only_while_it_records() {
+    preflight();
+    let name = "st-e2e-hooks";
+    let _c = cleanup(&[name]);
+    let dir = workdir("daemon-hooks");
+    busybox(name, "while true; do sleep 0.2; done", None);
+    let mut d = Daemon::start(&dir);
+    assert!(
+        d.syscall_links().is_empty(),
+        "idle, yet attached:\n{}",
+        d.text()
+    );
+
+    d.ok(&["add", name]);
+    assert_eq!(d.syscall_links(), SYSCALL_LINKS, "{}", d.text());
+    let probe = |call: &str| docker(&["exec", name, "/probe", "direct", &nr(call).to_string()]);
+    probe("getcpu");
+
+    // Refusal detection off: sys_exit is detached from the set the new daemon takes over, and
+    // recording goes on.
+    d.term();
+    d.restart_with(&["--no-refusals"]);
+    assert!(d.text().contains("resumed recording"), "{}", d.text());
+    assert_eq!(d.syscall_links(), ["link_sys_enter"], "{}", d.text());
+    probe("sysinfo");
+    probe("mbind");
+
+    // And on again: a refused call is reported.
+    d.term();
+    d.restart();
+    assert_eq!(d.syscall_links(), SYSCALL_LINKS, "{}", d.text());
+    probe("mbind");
+    let t0 = Instant::now();
+    while !target_status(&d.status(), name)["refused"]
+        .as_array()
+        .is_some_and(|r| r.iter().any(|c| c == "mbind"))
+    {
+        assert!(
+            t0.elapsed() < Duration::from_secs(15),
+            "mbind not reported refused: {}\n{}",
+            d.status(),
+            d.text()
+        );
+        sleep(Duration::from_millis(200));
+    }
+
+    let profile = dir.join("exported.json");
+    d.ok(&["export", name, "-o", profile.to_str().unwrap()]);
+    let allowed = allowed_names(&profile);
+    for call in ["getcpu", "sysinfo"] {
+        assert!(
+            allowed.contains(call),
+            "{call} lost: {allowed:?}\n{}",
+            d.text()
+        );
+    }
+
+    d.ok(&["remove", name]);
+    assert!(
+        d.syscall_links().is_empty(),
+        "nothing to record, yet attached:\n{}",
+        d.text()
+    );
 }
 
 #[test]

@@ -174,15 +174,16 @@ impl KernelLayout {
     }
 }
 
-/// Loads program `program` of `ebpf` and attaches it to `hook`; with `pin`, pins the link
-/// there so the program stays attached after this process exits.
+/// Loads program `program` of `ebpf` (unless loaded already) and attaches it to `hook`. With
+/// `pin`, pins the link there so the program stays attached after this process exits; without,
+/// a BTF tracepoint's link is returned (dropping it detaches), other links stay in `ebpf`.
 fn attach(
     ebpf: &mut Ebpf,
     btf: &aya::Btf,
     program: &'static str,
     hook: Hook,
     pin: Option<&Path>,
-) -> Result<(), BpfError> {
+) -> Result<Option<FdLink>, BpfError> {
     let attach_err = |e: aya::programs::ProgramError| BpfError::Attach {
         program,
         detail: format!("{e:#}"),
@@ -190,16 +191,25 @@ fn attach(
     let prog = ebpf
         .program_mut(program)
         .ok_or(BpfError::Load(format!("program {program} missing")))?;
+    let loaded = prog.fd().is_ok();
     let link = match hook {
         Hook::Btf(tracepoint) => {
             let prog: &mut BtfTracePoint = prog.try_into().map_err(attach_err)?;
-            prog.load(tracepoint, btf).map_err(attach_err)?;
+            if !loaded {
+                prog.load(tracepoint, btf).map_err(attach_err)?;
+            }
             let id = prog.attach().map_err(attach_err)?;
-            pin.map(|_| prog.take_link(id).map(FdLink::from))
+            let link = prog.take_link(id).map(FdLink::from).map_err(attach_err)?;
+            if pin.is_none() {
+                return Ok(Some(link));
+            }
+            Some(Ok(link))
         }
         Hook::Classic(category, name) => {
             let prog: &mut TracePoint = prog.try_into().map_err(attach_err)?;
-            prog.load().map_err(attach_err)?;
+            if !loaded {
+                prog.load().map_err(attach_err)?;
+            }
             let id = prog.attach(category, name).map_err(attach_err)?;
             pin.map(|_| {
                 prog.take_link(id).and_then(|l| {
@@ -213,7 +223,9 @@ fn attach(
         }
         Hook::Raw(tracepoint) => {
             let prog: &mut RawTracePoint = prog.try_into().map_err(attach_err)?;
-            prog.load().map_err(attach_err)?;
+            if !loaded {
+                prog.load().map_err(attach_err)?;
+            }
             let id = prog.attach(tracepoint).map_err(attach_err)?;
             pin.map(|_| prog.take_link(id).map(FdLink::from))
         }
@@ -221,7 +233,7 @@ fn attach(
     if let (Some(path), Some(link)) = (pin, link) {
         pin_link(program, link.map_err(attach_err)?, path)?;
     }
-    Ok(())
+    Ok(None)
 }
 
 /// Word and bit of cgroup `id` in the kernel's FILTER bitmap (as the kernel programs compute it).
@@ -231,6 +243,11 @@ fn filter_bit(id: u64) -> (u32, u64) {
 
 fn kernel_btf() -> Result<aya::Btf, BpfError> {
     aya::Btf::from_sys_fs().map_err(|e| BpfError::Load(format!("reading the kernel's BTF: {e}")))
+}
+
+/// Where the link of `program` is pinned in bpffs directory `dir`.
+fn link_pin(dir: &Path, program: &str) -> PathBuf {
+    dir.join(format!("link_{program}"))
 }
 
 fn pin_link(program: &'static str, link: FdLink, path: &Path) -> Result<(), BpfError> {
@@ -260,6 +277,7 @@ pub fn attach_floor(layout: &KernelLayout, programs: &[String]) -> Result<Ebpf, 
         } else {
             "sys_enter"
         };
+        // Raw tracepoint links stay in `ebpf`.
         attach(&mut ebpf, &btf, prog, Hook::Raw(tracepoint), None)?;
     }
     Ok(ebpf)
@@ -323,13 +341,21 @@ enum Hook {
     Raw(&'static str),
 }
 
-/// The programs `Tracer` attaches, and where each goes. `sys_exit` (refusal detection) is
-/// optional: attached or not, it costs every syscall on the host one more tracepoint.
-const PROGRAMS: [(&str, Hook); 5] = [
-    ("sys_enter", Hook::Btf("sys_enter")),
+/// The programs `Tracer` attaches for as long as it lives, and where each goes. They run on
+/// rare events (task creation, cgroup changes) and keep the per-CPU records of the syscall
+/// programs right even while those are detached.
+const PROGRAMS: [(&str, Hook); 3] = [
     ("task_fork", Hook::Btf("sched_process_fork")),
     ("cgroup_attach", Hook::Btf("cgroup_attach_task")),
     ("cgroup_mkdir", Hook::Classic("cgroup", "cgroup_mkdir")),
+];
+
+/// The syscall programs, which every syscall on the host pays for once attached: attached
+/// only while there is something to record (see [`Tracer::set_hooks`]), in this order, and
+/// detached in the reverse one (sys_exit without sys_enter would take calls for refusals).
+/// `sys_exit` (refusal detection) is optional.
+const HOOKS: [(&str, Hook); 2] = [
+    ("sys_enter", Hook::Btf("sys_enter")),
     ("sys_exit", Hook::Btf("sys_exit")),
 ];
 const REFUSAL_PROGRAM: &str = "sys_exit";
@@ -352,7 +378,16 @@ pub fn pin_dir(base: &Path, state: &Path) -> PathBuf {
 /// The loaded and attached programs with their maps. Dropping it detaches everything that is
 /// not pinned.
 pub struct Tracer {
-    _ebpf: Ebpf,
+    ebpf: Ebpf,
+    btf: aya::Btf,
+    /// The bpffs directory of the pinned maps and links, if pinned.
+    pin: Option<PathBuf>,
+    /// Links of unpinned BTF programs (dropping one detaches it).
+    links: Vec<(&'static str, FdLink)>,
+    /// Whether sys_exit (refusal detection) is wanted with sys_enter.
+    refusals: bool,
+    /// Whether the syscall programs ([`HOOKS`]) are attached.
+    hooked: bool,
     targets: HashMap<MapData, u64, CgroupRecord>,
     filter: Array<MapData, u64>,
     generation: Array<MapData, u64>,
@@ -413,32 +448,41 @@ impl Tracer {
         let ring = RingBuf::try_from(take("EVENTS")?).map_err(map_err("EVENTS"))?;
         let parent_lens = Array::try_from(take("PARENT_LENS")?).map_err(map_err("PARENT_LENS"))?;
 
-        let link_path = |prog: &str| pin.map(|d| d.join(format!("link_{prog}")));
-        let core = PROGRAMS.iter().filter(|(p, _)| *p != REFUSAL_PROGRAM);
-        let resumed = core
-            .clone()
+        let link_path = |prog: &str| pin.map(|d| link_pin(d, prog));
+        let resumed = PROGRAMS
+            .iter()
             .all(|(prog, _)| link_path(prog).is_some_and(|p| p.exists()));
-        let wanted = |prog: &str| prog != REFUSAL_PROGRAM || refusals;
         let btf = kernel_btf()?;
+        let mut links = Vec::new();
         for (prog, hook) in PROGRAMS {
             let path = link_path(prog);
-            let pinned = path.as_ref().is_some_and(|p| p.exists());
-            // Kept: a link of a resumed set that is still wanted.
-            if resumed && pinned && wanted(prog) {
+            // Kept: a link of a resumed set.
+            if resumed {
                 continue;
             }
             if let Some(p) = &path {
-                // A partial set from an interrupted start, or refusal detection turned off:
-                // unpinning detaches it.
+                // A partial set from an interrupted start: unpinning detaches it.
                 let _ = std::fs::remove_file(p);
             }
-            if wanted(prog) {
-                attach(&mut ebpf, &btf, prog, hook, path.as_deref())?;
+            if let Some(link) = attach(&mut ebpf, &btf, prog, hook, path.as_deref())? {
+                links.push((prog, link));
+            }
+        }
+        if !resumed {
+            for (prog, _) in HOOKS {
+                if let Some(p) = link_path(prog) {
+                    let _ = std::fs::remove_file(p);
+                }
             }
         }
 
         let mut tracer = Self {
-            _ebpf: ebpf,
+            ebpf,
+            btf,
+            pin: pin.map(Path::to_path_buf),
+            links,
+            refusals,
+            hooked: false,
             targets,
             filter,
             generation,
@@ -453,7 +497,60 @@ impl Tracer {
         if resumed {
             tracer.reload_parents()?;
         }
+        tracer.set_hooks(true)?;
         Ok(tracer)
+    }
+
+    /// Attaches the syscall programs ([`HOOKS`]) or detaches them. Detached, no syscall on the
+    /// host pays anything and nothing is recorded; the maps keep what was recorded. Links
+    /// pinned by an earlier process are taken over; refusal detection turned off since then
+    /// is detached.
+    pub fn set_hooks(&mut self, on: bool) -> Result<(), BpfError> {
+        let refusals = self.refusals;
+        let wanted = |prog: &str| on && (prog != REFUSAL_PROGRAM || refusals);
+        for (prog, _) in HOOKS.iter().rev() {
+            if !wanted(prog) {
+                self.detach_hook(prog)?;
+            }
+        }
+        for (prog, hook) in HOOKS {
+            if wanted(prog) && !self.hook_attached(prog) {
+                let path = self.hook_pin(prog);
+                if let Some(link) = attach(&mut self.ebpf, &self.btf, prog, hook, path.as_deref())?
+                {
+                    self.links.push((prog, link));
+                }
+            }
+        }
+        self.hooked = on;
+        Ok(())
+    }
+
+    fn hook_pin(&self, prog: &str) -> Option<PathBuf> {
+        self.pin.as_deref().map(|d| link_pin(d, prog))
+    }
+
+    fn hook_attached(&self, prog: &str) -> bool {
+        self.links.iter().any(|(p, _)| *p == prog)
+            || self.hook_pin(prog).is_some_and(|p| p.exists())
+    }
+
+    /// Detaches syscall program `prog`: drops its link, or unpins it.
+    fn detach_hook(&mut self, prog: &'static str) -> Result<(), BpfError> {
+        self.links.retain(|(p, _)| *p != prog);
+        match self.hook_pin(prog).map(std::fs::remove_file) {
+            None | Some(Ok(())) => Ok(()),
+            Some(Err(e)) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Some(Err(e)) => Err(BpfError::Attach {
+                program: prog,
+                detail: format!("unpinning its link: {e}"),
+            }),
+        }
+    }
+
+    /// Whether the syscall programs are attached (see [`set_hooks`](Self::set_hooks)).
+    pub fn hooked(&self) -> bool {
+        self.hooked
     }
 
     /// Whether the programs were found attached (pinned) and kept, with what they recorded.

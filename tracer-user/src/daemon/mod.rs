@@ -309,6 +309,7 @@ pub async fn serve(dc: DaemonConfig) -> Result<(), DaemonError> {
         },
         pins.display()
     );
+    session.sync_hooks(false)?;
 
     let (tx, rx) = mpsc::channel(16);
     let acceptor = tokio::spawn(async move {
@@ -447,15 +448,43 @@ impl Session {
     }
 
     pub(crate) async fn on_request(&mut self, req: Request) -> Response {
-        let result = match req {
-            Request::Add { containers, labels } => self.add(&containers, &labels).await,
+        let changes = matches!(req, Request::Add { .. } | Request::Remove { .. });
+        let mut result = match req {
+            // Attached before anything is watched, so that a container created from now on is
+            // traced from its first syscall.
+            Request::Add { containers, labels } => match self.sync_hooks(true) {
+                Ok(()) => self.add(&containers, &labels).await,
+                Err(e) => Err(e),
+            },
             Request::Remove { containers } => self.remove(&containers),
             Request::Status => self.status().map(Response::Status),
             Request::Export { container, format } => self.export(&container, &format),
         };
+        if changes {
+            if let Err(e) = self.sync_hooks(false) {
+                result = Err(e);
+            }
+        }
         result.unwrap_or_else(|e| Response::Error {
             message: e.to_string(),
         })
+    }
+
+    /// Keeps the syscall programs attached while the daemon records anything (an active
+    /// target, a selector for containers to come, or `busy`) and detaches them when it has
+    /// nothing to record: an idle daemon costs the host's syscalls nothing.
+    pub(crate) fn sync_hooks(&mut self, busy: bool) -> Result<(), RecordError> {
+        let busy = busy || !self.selectors.is_empty() || self.targets.iter().any(|t| t.active);
+        if busy == self.tracer.hooked() {
+            return Ok(());
+        }
+        self.tracer.set_hooks(busy)?;
+        recorder::say(if busy {
+            "syscall programs attached"
+        } else {
+            "nothing to record: syscall programs detached (the host's syscalls pay nothing)"
+        });
+        Ok(())
     }
 
     async fn add(&mut self, args: &[String], labels: &[String]) -> Result<Response, RecordError> {

@@ -29,6 +29,7 @@ sock=$work/daemon.sock
 cleanup() {
   [ -n "${pid:-}" ] && kill "$pid" 2>/dev/null || true
   [ -n "${dpid:-}" ] && kill "$dpid" 2>/dev/null || true
+  sleep 0.5; unpin "$work/daemon.log"; unpin "$work/tool.log"
   docker rm -f st-bench-redis st-bench-idle $(docker ps -aq --filter name=st-busy-) >/dev/null 2>&1 || true
   rmdir "$cg/st-bench" "$cg/st-bench-other" 2>/dev/null || true
 }
@@ -41,8 +42,27 @@ wait_line() {
   echo "no '$1' from tool:"; cat "$work/tool.log"; exit 1
 }
 stop() { kill -INT "$pid"; wait "$pid" || true; pid=; }
+# A stopped daemon leaves its programs pinned (by design): remove the pins its log names.
+unpin() {
+  local p; p=$(grep -so '(/sys/fs/bpf/[^)]*)' "$1" | head -1 | tr -d '()') || true
+  if [ -n "$p" ]; then rm -rf "$(dirname "$p")"; fi
+}
 median() { printf '%s\n' $1 | sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.2fx", a/b}'; }
+# measure KIND FN CONFIG...: ROUNDS alternating rounds of `FN CONFIG` (its last line is the
+# sample) into samples[KIND:CONFIG]; `med KIND CONFIG` is their median.
+declare -A samples
+measure() {
+  local kind=$1 fn=$2 r c v; shift 2
+  for r in $(seq 1 "$rounds"); do
+    for c in "$@"; do
+      v=$("$fn" "$c" | tail -1)
+      samples[$kind:$c]="${samples[$kind:$c]:-} $v"
+      log "round $r $kind: $c: $v"
+    done
+  done
+}
+med() { median "${samples[$1:$2]}"; }
 
 # ---- 1. getppid -------------------------------------------------------------------------
 # The benchmark in cgroup st-bench, pinned to CPU 1; "filter" runs it under allow-all seccomp.
@@ -61,6 +81,8 @@ micro() { # config -> ns/call
     "traced, --no-refusals") record --no-refusals --cgroup /st-bench; bench_in "$f"; stop ;;
     other) record --cgroup /st-bench-other; bench_in "$f"; stop ;;
     "other, --no-refusals") record --no-refusals --cgroup /st-bench-other; bench_in "$f"; stop ;;
+    "idle daemon") start "$bin" daemon --state-dir "$work/idle" --socket "$work/idle.sock"
+      wait_line "nothing to record"; bench_in "$f"; stop; unpin "$work/tool.log" ;;
     bpftrace) start bpftrace -e "tracepoint:raw_syscalls:sys_enter /cgroup == cgroupid(\"$cg/st-bench\")/ { @[args->id] = count(); }"
       wait_line Attaching; sleep 1; bench_in "$f"; stop ;;
     strace) taskset -c 1 sh -c "echo 0 > $cg/st-bench/cgroup.procs && exec strace -f -o /dev/null $work/bench $((n / 100))" ;;
@@ -68,25 +90,18 @@ micro() { # config -> ns/call
 }
 micro_configs=(untraced floor "floor + sys_exit" "first version: cgroup-id helper"
   "first version: helper + hash lookup" traced "traced, --no-refusals" other
-  "other, --no-refusals" bpftrace strace
+  "other, --no-refusals" "idle daemon" bpftrace strace
   "untraced, filtered" "floor, filtered" "traced, filtered" "traced, --no-refusals, filtered")
-declare -A samples
-for r in $(seq 1 "$rounds"); do
-  for c in "${micro_configs[@]}"; do
-    v=$(micro "$c" | tail -1)
-    samples[$c]="${samples[$c]:-} $v"
-    log "round $r getppid: $c: $v ns"
-  done
-done
-base=$(median "${samples[untraced]}")
-floor=$(median "${samples[floor]}")
-floor_f=$(median "${samples[floor, filtered]}")
+measure getppid micro "${micro_configs[@]}"
+base=$(med getppid untraced)
+floor=$(med getppid floor)
+floor_f=$(med getppid "floor, filtered")
 micro_table="| configuration | ns per getppid() | vs untraced | vs floor |
 |---|---|---|---|"
 for c in "${micro_configs[@]}"; do
-  m=$(median "${samples[$c]}")
+  m=$(med getppid "$c")
   b=$base f=$floor
-  case $c in *filtered) b=$(median "${samples[untraced, filtered]}") f=$floor_f ;; esac
+  case $c in *filtered) b=$(med getppid "untraced, filtered") f=$floor_f ;; esac
   micro_table+="
 | $c | $m | $(ratio "$m" "$b") | $(ratio "$m" "$f") |"
 done
@@ -114,20 +129,13 @@ macro() { # config -> requests/s
   esac
 }
 macro_configs=(untraced floor traced "traced, --no-refusals" other bpftrace strace)
-declare -A rsamples
-for r in $(seq 1 "$rounds"); do
-  for c in "${macro_configs[@]}"; do
-    v=$(macro "$c" | tail -1)
-    rsamples[$c]="${rsamples[$c]:-} $v"
-    log "round $r redis: $c: $v req/s"
-  done
-done
-rbase=$(median "${rsamples[untraced]}")
-rfloor=$(median "${rsamples[floor]}")
+measure redis macro "${macro_configs[@]}"
+rbase=$(med redis untraced)
+rfloor=$(med redis floor)
 macro_table="| configuration | Redis GET requests/s | vs untraced | vs floor |
 |---|---|---|---|"
 for c in "${macro_configs[@]}"; do
-  m=$(median "${rsamples[$c]}")
+  m=$(med redis "$c")
   macro_table+="
 | $c | $m | $(ratio "$m" "$rbase") | $(ratio "$m" "$rfloor") |"
 done
@@ -178,6 +186,7 @@ daemon="- daemon with 50 busy containers (each a shell loop of open/read/close, 
   $((1000 / $(getconf CLK_TCK))) ms), RSS ${rss} MB; $traced of 50 traced."
 echo "$daemon"
 kill "$dpid"; wait "$dpid" || true; dpid=
+unpin "$work/daemon.log"
 docker rm -f $(docker ps -aq --filter name=st-busy-) >/dev/null 2>&1 || true
 
 # ---- 5. storm ----------------------------------------------------------------------------
@@ -204,6 +213,8 @@ $n calls per run (strace: a hundredth), pinned to one CPU, in a cgroup of its ow
   then a hash lookup).
 - traced: seccomp-tracer recording the benchmark's cgroup; other: recording another cgroup
   (the tax on the rest of the host). \`--no-refusals\`: without the sys_exit program.
+- idle daemon: \`seccomp-tracer daemon\` with nothing to record, which detaches its syscall
+  programs.
 - filtered: the benchmark runs under an allow-all seccomp filter, as a container's processes
   do; compared with the floor under the same filter. Unfiltered "traced" is the path of a
   target that runs without a filter (the kernel's seccomp mode must be read on every call).
@@ -238,6 +249,8 @@ $daemon
 - Refusal detection needs a second tracepoint, sys_exit; "floor + sys_exit" is what the kernel
   charges every syscall for it before any program runs. With it, compare "other" with that
   floor. \`--no-refusals\` is for hosts where that matters more than the refusal report.
+- An idle daemon costs what untraced does: with nothing to record it detaches its syscall
+  programs, and only the ones on task and cgroup creation stay.
 - An unfiltered target ("traced" without "filtered") pays one helper call per syscall to read
   its seccomp mode; containers run filtered.
 - getppid costs several hundred ns on this VM and varies between runs by more than the

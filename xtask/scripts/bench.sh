@@ -10,7 +10,7 @@
 #  3. time to attach to a running container, time to export through the daemon.
 #  4. the daemon's CPU and memory with 50 busy containers.
 #  5. drops and lost calls in a storm across 1,000 cgroups (the e2e test).
-# Alternating runs, median of ROUNDS.
+# Alternating runs, median of ROUNDS, each SETTLE seconds after the previous tool stopped.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/../.." && pwd)
 bin=$here/target/release/seccomp-tracer
@@ -41,7 +41,11 @@ wait_line() {
   for _ in $(seq 1 2000); do grep -q "$1" "$work/tool.log" && return; sleep 0.005; done
   echo "no '$1' from tool:"; cat "$work/tool.log"; exit 1
 }
-stop() { kill -INT "$pid"; wait "$pid" || true; pid=; }
+# After a tool detaches, the kernel keeps finishing its teardown for a while (likely RCU grace
+# periods, which slow every traced syscall): measured right after, the floor itself reads 7%
+# higher. So each run starts SETTLE seconds after the previous tool stopped.
+settle=${SETTLE:-2}
+stop() { kill -INT "$pid"; wait "$pid" || true; pid=; sleep "$settle"; }
 # A stopped daemon leaves its programs pinned (by design): remove the pins its log names.
 unpin() {
   local p; p=$(grep -so '(/sys/fs/bpf/[^)]*)' "$1" | head -1 | tr -d '()') || true
@@ -256,6 +260,9 @@ $daemon
 - getppid costs several hundred ns on this VM and varies between runs by more than the
   differences between close rows; read ratios within one run.
 
-Reproduce: \`cargo xtask bench\` (ROUNDS, CALLS and REQUESTS change the run lengths).
+- Each run starts $settle s after the previous tool stopped: measured right after a tool
+  detaches, while the kernel finishes its teardown, the floor itself reads about 7% higher.
+
+Reproduce: \`cargo xtask bench\` (ROUNDS, CALLS, REQUESTS and SETTLE change the run lengths).
 MD
 echo "wrote BENCHMARKS.md"

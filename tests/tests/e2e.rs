@@ -651,6 +651,76 @@ fn cgroup_target_records_a_process_outside_docker() {
     assert!(text.contains("without a seccomp filter"), "{text}");
 }
 
+/// A task that installs its seccomp filter itself: its calls before are set-up, left out; its
+/// calls after are the profile, and so is a sibling thread's call right after a TSYNC install,
+/// made before the installing thread makes another call. With and without refusal detection:
+/// the kernel ends an install at its sys_exit, or else at the task's next call.
+#[test]
+fn calls_after_a_task_installs_its_filter_are_told_from_set_up() {
+    preflight();
+    let root = seccomp_tracer::target::cgroup::cgroup2_root().expect("cgroup2");
+    let cg = root.join("seccomp-tracer-e2e-install");
+    let _ = std::fs::create_dir(&cg);
+    let probe = "/var/tmp/seccomp-tracer-images/bin/probe";
+    for refusals in [true, false] {
+        let dir = workdir(if refusals {
+            "install"
+        } else {
+            "install-no-refusals"
+        });
+        let profile = dir.join("installs.json");
+        let mut args = vec![
+            "--cgroup",
+            cg.to_str().unwrap(),
+            "-o",
+            profile.to_str().unwrap(),
+            "--no-runtime-baseline",
+        ];
+        if !refusals {
+            args.push("--no-refusals");
+        }
+        let rec = Recording::start(&args, &dir);
+        for probe_args in [
+            format!(
+                "direct {} tsync_filter {} direct {}",
+                nr("getcpu"),
+                nr("times"),
+                nr("sysinfo")
+            ),
+            format!(
+                "direct {} prctl_filter 0 direct {}",
+                nr("getcpu"),
+                nr("getrusage")
+            ),
+        ] {
+            let script = format!(
+                "echo $$ > {}/cgroup.procs && exec {probe} {probe_args}",
+                cg.display()
+            );
+            let out = sh(Command::new("sh").args(["-c", &script]));
+            assert!(
+                out.status.success(),
+                "{probe_args}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        sleep(Duration::from_millis(500));
+        let text = rec.stop();
+        let allowed = allowed_names(&profile);
+        for call in ["times", "sysinfo", "getrusage"] {
+            assert!(
+                allowed.contains(call),
+                "refusals {refusals}: {call}, made after the install, missing: {allowed:?}\n{text}"
+            );
+        }
+        assert!(
+            !allowed.contains("getcpu"),
+            "refusals {refusals}: getcpu, made before the install, is in: {allowed:?}\n{text}"
+        );
+    }
+    let _ = std::fs::remove_dir(&cg);
+}
+
 /// An OCI bundle around the busybox image's root filesystem, running `sh -c script` under
 /// `seccomp` (a runtime-spec `linux.seccomp` object); returns runc's output and success.
 fn runc_run(dir: &Path, id: &str, script: &str, seccomp: &serde_json::Value) -> (String, bool) {

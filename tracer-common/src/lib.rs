@@ -191,6 +191,29 @@ impl CgroupPath {
     }
 }
 
+/// Bit of an ENTERED slot value marking a call that may install a seccomp filter.
+const ENTERED_INSTALL: u64 = 1 << 31;
+
+/// The ENTERED slot value for task `tid` inside call `nr` (< MAX_SYSCALLS); `install` marks
+/// `seccomp(2)` and `prctl(PR_SET_SECCOMP)`, after which the tasks' filter modes are read again.
+#[inline(always)]
+pub fn entered(tid: u32, nr: u32, install: bool) -> u64 {
+    (tid as u64) << 32 | nr as u64 | if install { ENTERED_INSTALL } else { 0 }
+}
+
+/// The tid, call number and install mark of an ENTERED slot value (see [`entered`]).
+#[inline(always)]
+pub fn parse_entered(v: u64) -> (u32, u32, bool) {
+    (
+        (v >> 32) as u32,
+        (v & (ENTERED_INSTALL - 1)) as u32,
+        v & ENTERED_INSTALL != 0,
+    )
+}
+
+/// The `prctl` option that installs a seccomp filter.
+pub const PR_SET_SECCOMP: u64 = 22;
+
 const EPERM: i64 = 1;
 const ENOSYS: i64 = 38;
 
@@ -223,6 +246,19 @@ mod tests {
         // Numbers we cannot record.
         assert!(!is_refusal(-1, -1, -1));
         assert!(!is_refusal(-1, MAX_SYSCALLS as i64, -1));
+    }
+
+    #[test]
+    fn entered_slots_round_trip() {
+        for (tid, nr, install) in [
+            (1, 0, false),
+            (u32::MAX, MAX_SYSCALLS - 1, true),
+            (7, 317, true),
+        ] {
+            assert_eq!(parse_entered(entered(tid, nr, install)), (tid, nr, install));
+        }
+        // A cleared slot names no task.
+        assert_eq!(parse_entered(0), (0, 0, false));
     }
 
     #[test]

@@ -25,10 +25,10 @@ use aya_ebpf::{
     EbpfContext,
 };
 use tracer_common::{
-    arg_call, arg_phase, counter, event_kind, is_refusal, watch_tag, AbiRecord, ArgKey, CgroupPath,
-    CgroupRecord, Event, SyscallBits, BITMAP_WORDS, CGROUP_PATH_LEN, CLONE_NS_FLAGS, ENTERED_SLOTS,
-    FILTER_WORDS, MAX_ARG_VALUES, MAX_PARENTS, MAX_SYSCALLS, MAX_TARGETS, MAX_WATCHES, RING_BYTES,
-    UNSHARE_NS_FLAGS,
+    arg_call, arg_phase, counter, entered, event_kind, is_refusal, parse_entered, watch_tag,
+    AbiRecord, ArgKey, CgroupPath, CgroupRecord, Event, SyscallBits, BITMAP_WORDS, CGROUP_PATH_LEN,
+    CLONE_NS_FLAGS, ENTERED_SLOTS, FILTER_WORDS, MAX_ARG_VALUES, MAX_PARENTS, MAX_SYSCALLS,
+    MAX_TARGETS, MAX_WATCHES, PR_SET_SECCOMP, RING_BYTES, UNSHARE_NS_FLAGS,
 };
 
 // Set by user space before loading (read-only data, so the verifier sees them as constants).
@@ -52,6 +52,10 @@ static REGS_ARG0_OFFSET: u64 = 0;
 /// Native numbers of the calls whose first argument is recorded, by `arg_call` index.
 #[no_mangle]
 static ARG_NRS: [u32; arg_call::COUNT] = [u32::MAX; arg_call::COUNT];
+/// Numbers of the calls that may install a seccomp filter: native `seccomp` and `prctl`, then
+/// compat `seccomp` and `prctl` (u32::MAX where there is none).
+#[no_mangle]
+static INSTALL_NRS: [u32; 4] = [u32::MAX; 4];
 /// The tracer's own process, never recorded.
 #[no_mangle]
 static TRACER_TGID: u32 = 0;
@@ -120,6 +124,12 @@ pub struct CpuState {
 
 #[map]
 static CPU: PerCpuArray<CpuState> = PerCpuArray::with_max_entries(1, 0);
+
+/// Calls of targets that may install a seccomp filter and have not returned yet. While there
+/// are any, unfiltered targets read their filter mode on every call; when one returns, the
+/// generation moves on, so every CPU reads the modes again.
+#[map]
+static INSTALLS: Array<u64> = Array::with_max_entries(1, 0);
 
 /// Traced cgroups (by cgroup v2 id) and what they did. Presence in this map is the filter.
 #[map]
@@ -291,6 +301,48 @@ fn bump_generation() {
     }
 }
 
+/// Whether call `nr` may install a seccomp filter: `seccomp(2)`, or `prctl(PR_SET_SECCOMP)`
+/// (any compat `prctl`, whose argument sits in another register).
+#[inline(always)]
+fn is_install(nr: u32, compat: bool, regs: *const u8) -> bool {
+    if compat {
+        return nr == global(&INSTALL_NRS[2]) || nr == global(&INSTALL_NRS[3]);
+    }
+    nr == global(&INSTALL_NRS[0])
+        || (nr == global(&INSTALL_NRS[1])
+            && load::<u64>(regs, global(&REGS_ARG0_OFFSET)) == PR_SET_SECCOMP)
+}
+
+/// Whether a target's seccomp install is under way (see [`INSTALLS`]).
+#[inline(always)]
+fn installing() -> bool {
+    INSTALLS.get(0).is_some_and(|n| *n != 0)
+}
+
+#[inline(always)]
+fn begin_install() {
+    if let Some(n) = INSTALLS.get_ptr_mut(0) {
+        // SAFETY: array slot pointer from the map, valid and aligned; changed atomically only.
+        unsafe { atomic_xadd::<u64, u64, { AtomicOrdering::Relaxed }>(n, 1) };
+    }
+}
+
+/// An install call returned: the generation moves on first, so that no CPU keeps a filter
+/// mode read before the install once the count drops.
+#[inline(always)]
+fn end_install() {
+    bump_generation();
+    if let Some(n) = INSTALLS.get_ptr_mut(0) {
+        // SAFETY: as in `begin_install`. Never below zero (a call entered before the programs
+        // were attached has no matching increment).
+        unsafe {
+            if read_volatile(n) != 0 {
+                atomic_xadd::<u64, u64, { AtomicOrdering::Relaxed }>(n, u64::MAX);
+            }
+        }
+    }
+}
+
 /// The [`CpuState`] of the task entered through `regs`, refreshed when stale: one helper call
 /// and, for targets only, one hash lookup.
 #[inline(always)]
@@ -419,16 +471,32 @@ pub fn sys_enter(ctx: BtfTracePointContext) -> i32 {
     }
     let nr = nr as u32;
     let tid = cpu.pid_tgid as u32;
+    let compat = is_compat(regs);
+    let install = is_install(nr, compat, regs);
+    let mut installed = false;
     if let Some(slot) = entered_slot(tid) {
         // SAFETY: array slot pointer from the map, valid and aligned.
-        unsafe { write_volatile(slot, (tid as u64) << 32 | nr as u64) };
+        unsafe {
+            // Without sys_exit nothing clears the slot: an install mark of this task's is its
+            // previous call, which has returned.
+            let (prev_tid, _, prev_install) = parse_entered(read_volatile(slot));
+            if prev_install && prev_tid == tid {
+                end_install();
+                installed = true;
+            }
+            write_volatile(slot, entered(tid, nr, install));
+        }
     }
-    // A filter, once installed, stays: only the unfiltered (setup) phase looks again.
-    if cpu.filtered == 0 && has_seccomp(current_task()) {
+    if install {
+        begin_install();
+    }
+    // A filter, once installed, stays. An unfiltered (setup) task reads its mode again only
+    // while an install is under way, or right after its own; when one returns, every CPU
+    // looks its task up again.
+    if cpu.filtered == 0 && (installed || installing()) && has_seccomp(current_task()) {
         cpu.filtered = 1;
     }
     let filtered = cpu.filtered != 0;
-    let compat = is_compat(regs);
     let call = arg_call_of(nr);
     // A target repeating a call it is known to make: a bit test, and no helper call at all
     // once the task runs under a filter.
@@ -494,12 +562,15 @@ pub fn sys_exit(ctx: BtfTracePointContext) -> i32 {
     if let Some(slot) = entered_slot(tid) {
         // SAFETY: array slot pointer from the map, valid and aligned.
         unsafe {
-            let v = read_volatile(slot);
-            if (v >> 32) as u32 == tid {
-                entered_nr = (v & 0xffff_ffff) as i64;
+            let (slot_tid, slot_nr, install) = parse_entered(read_volatile(slot));
+            if slot_tid == tid {
+                entered_nr = slot_nr as i64;
                 // Cleared, so a refused call right after an entered one of the same number
                 // (clone, then clone with a namespace flag) is still seen as refused.
                 write_volatile(slot, 0);
+                if install {
+                    end_install();
+                }
             }
         }
     }

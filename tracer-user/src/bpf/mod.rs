@@ -65,6 +65,9 @@ pub struct KernelLayout {
     pub compat_mask: u32,
     /// Native numbers of the calls whose first argument is recorded (`arg_call` order).
     pub arg_nrs: [u32; arg_call::COUNT],
+    /// Numbers of `seccomp` and `prctl`, native then compat (u32::MAX where there is none):
+    /// the calls that may install a seccomp filter.
+    pub install_nrs: [u32; 4],
     pub mkdir_root: u64,
     pub mkdir_id: u64,
     pub mkdir_path: u64,
@@ -143,6 +146,7 @@ impl KernelLayout {
             Arch::I386 => return Err(BpfError::Arch("i386")),
         };
         let arg_nrs = crate::profile::args::ARG_CALLS.map(|n| arch.number(n).unwrap_or(u32::MAX));
+        let install_nrs = install_nrs(arch);
         ensure_tracefs()?;
         let format =
             fs::read_to_string(Path::new(TRACEFS).join("events/cgroup/cgroup_mkdir/format"))
@@ -162,6 +166,7 @@ impl KernelLayout {
             compat_offset: compat_offset.into(),
             compat_mask,
             arg_nrs,
+            install_nrs,
             mkdir_root: offs[0],
             mkdir_id: offs[1],
             mkdir_path: offs[2],
@@ -172,6 +177,18 @@ impl KernelLayout {
             regs_ip: regs_ip.into(),
         })
     }
+}
+
+/// The numbers of `seccomp` and `prctl` on `arch`, then on its compat ABI.
+fn install_nrs(arch: Arch) -> [u32; 4] {
+    let nr = |a: Option<Arch>, name: &str| a.and_then(|a| a.number(name)).unwrap_or(u32::MAX);
+    let compat = arch.compat();
+    [
+        nr(Some(arch), "seccomp"),
+        nr(Some(arch), "prctl"),
+        nr(compat, "seccomp"),
+        nr(compat, "prctl"),
+    ]
 }
 
 /// Loads program `program` of `ebpf` (unless loaded already) and attaches it to `hook`. With
@@ -293,6 +310,7 @@ fn loader(layout: &KernelLayout) -> EbpfLoader<'_> {
         .override_global("COMPAT_OFFSET", &layout.compat_offset, true)
         .override_global("COMPAT_MASK", &layout.compat_mask, true)
         .override_global("ARG_NRS", &layout.arg_nrs, true)
+        .override_global("INSTALL_NRS", &layout.install_nrs, true)
         .override_global("MKDIR_ROOT_OFFSET", &layout.mkdir_root, true)
         .override_global("MKDIR_ID_OFFSET", &layout.mkdir_id, true)
         .override_global("MKDIR_PATH_OFFSET", &layout.mkdir_path, true)
@@ -316,11 +334,14 @@ pub struct Counters {
     pub refusals: u64,
 }
 
-/// The maps of the kernel programs (all pinned by the daemon).
-const MAPS: [&str; 11] = [
+/// The maps of the kernel programs (all pinned by the daemon, so that programs attached by
+/// different processes share them).
+const MAPS: [&str; 13] = [
     "TARGETS",
     "FILTER",
     "GEN",
+    "CPU",
+    "INSTALLS",
     "WATCH",
     "ENTERED",
     "ARGS",
@@ -523,6 +544,11 @@ impl Tracer {
             }
         }
         self.hooked = on;
+        // Tasks may have installed filters or changed cgroups while nothing watched their
+        // syscalls: every CPU looks its task up again.
+        if on {
+            self.bump_generation()?;
+        }
         Ok(())
     }
 
@@ -791,6 +817,12 @@ impl AsRawFd for EventReader {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn install_calls_by_abi() {
+        assert_eq!(install_nrs(Arch::X86_64), [317, 157, 354, 172]);
+        assert_eq!(install_nrs(Arch::Aarch64), [277, 167, u32::MAX, u32::MAX]);
+    }
 
     #[test]
     fn mkdir_format_offsets() {

@@ -10,7 +10,8 @@
 #  3. time to attach to a running container, time to export through the daemon.
 #  4. the daemon's CPU and memory with 50 busy containers.
 #  5. drops and lost calls in a storm across 1,000 cgroups (the e2e test).
-# Alternating runs, median of ROUNDS, each SETTLE seconds after the previous tool stopped.
+# Alternating runs, median of ROUNDS, each SETTLE seconds after the previous tool stopped and
+# 1 s after this one attached.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/../.." && pwd)
 bin=$here/target/release/seccomp-tracer
@@ -46,6 +47,8 @@ wait_line() {
 # higher. So each run starts SETTLE seconds after the previous tool stopped.
 settle=${SETTLE:-2}
 stop() { kill -INT "$pid"; wait "$pid" || true; pid=; sleep "$settle"; }
+# The tool attached: measure once attaching has settled too.
+ready() { wait_line "$1"; sleep 1; }
 # A stopped daemon leaves its programs pinned (by design): remove the pins its log names.
 unpin() {
   local p; p=$(grep -so '(/sys/fs/bpf/[^)]*)' "$1" | head -1 | tr -d '()') || true
@@ -71,24 +74,24 @@ med() { median "${samples[$1:$2]}"; }
 # ---- 1. getppid -------------------------------------------------------------------------
 # The benchmark in cgroup st-bench, pinned to CPU 1; "filter" runs it under allow-all seccomp.
 bench_in() { taskset -c 1 sh -c "echo 0 > $cg/st-bench/cgroup.procs && exec $work/bench $n $1"; }
-record() { start "$bin" record --no-runtime-baseline -o "$work/p.json" "$@"; wait_line recording; }
+record() { start "$bin" record --no-runtime-baseline -o "$work/p.json" "$@"; ready recording; }
 micro() { # config -> ns/call
   local f=
   case $1 in *", filtered") f=filter ;; esac
   case ${1%, filtered} in
     untraced) bench_in "$f" ;;
-    floor) start "$bin" floor; wait_line attached; bench_in "$f"; stop ;;
-    "floor + sys_exit") start "$bin" floor floor floor_exit; wait_line attached; bench_in "$f"; stop ;;
-    "first version: cgroup-id helper") start "$bin" floor probe_helper; wait_line attached; bench_in "$f"; stop ;;
-    "first version: helper + hash lookup") start "$bin" floor probe_hash; wait_line attached; bench_in "$f"; stop ;;
+    floor) start "$bin" floor; ready attached; bench_in "$f"; stop ;;
+    "floor + sys_exit") start "$bin" floor floor floor_exit; ready attached; bench_in "$f"; stop ;;
+    "first version: cgroup-id helper") start "$bin" floor probe_helper; ready attached; bench_in "$f"; stop ;;
+    "first version: helper + hash lookup") start "$bin" floor probe_hash; ready attached; bench_in "$f"; stop ;;
     traced) record --cgroup /st-bench; bench_in "$f"; stop ;;
     "traced, --no-refusals") record --no-refusals --cgroup /st-bench; bench_in "$f"; stop ;;
     other) record --cgroup /st-bench-other; bench_in "$f"; stop ;;
     "other, --no-refusals") record --no-refusals --cgroup /st-bench-other; bench_in "$f"; stop ;;
     "idle daemon") start "$bin" daemon --state-dir "$work/idle" --socket "$work/idle.sock"
-      wait_line "nothing to record"; bench_in "$f"; stop; unpin "$work/tool.log" ;;
+      ready "nothing to record"; bench_in "$f"; stop; unpin "$work/tool.log" ;;
     bpftrace) start bpftrace -e "tracepoint:raw_syscalls:sys_enter /cgroup == cgroupid(\"$cg/st-bench\")/ { @[args->id] = count(); }"
-      wait_line Attaching; sleep 1; bench_in "$f"; stop ;;
+      ready Attaching; bench_in "$f"; stop ;;
     strace) taskset -c 1 sh -c "echo 0 > $cg/st-bench/cgroup.procs && exec strace -f -o /dev/null $work/bench $((n / 100))" ;;
   esac
 }
@@ -123,12 +126,12 @@ rps() { redis-benchmark -h "$ip" -n "$1" -c 10 -t get --csv 2>/dev/null | awk -F
 macro() { # config -> requests/s
   case $1 in
     untraced) rps "$reqs" ;;
-    floor) start "$bin" floor; wait_line attached; rps "$reqs"; stop ;;
+    floor) start "$bin" floor; ready attached; rps "$reqs"; stop ;;
     traced) record st-bench-redis; rps "$reqs"; stop ;;
     "traced, --no-refusals") record --no-refusals st-bench-redis; rps "$reqs"; stop ;;
     other) record st-bench-idle; rps "$reqs"; stop ;;
     bpftrace) start bpftrace -e "tracepoint:raw_syscalls:sys_enter /cgroup == cgroupid(\"$cg$rcg\")/ { @[args->id] = count(); }"
-      wait_line Attaching; sleep 1; rps "$reqs"; stop ;;
+      ready Attaching; rps "$reqs"; stop ;;
     strace) start strace -f -o /dev/null -p "$rpid"; sleep 1; rps $((reqs / 10)); stop ;;
   esac
 }
@@ -260,8 +263,9 @@ $daemon
 - getppid costs several hundred ns on this VM and varies between runs by more than the
   differences between close rows; read ratios within one run.
 
-- Each run starts $settle s after the previous tool stopped: measured right after a tool
-  detaches, while the kernel finishes its teardown, the floor itself reads about 7% higher.
+- Each run starts $settle s after the previous tool stopped and 1 s after this one attached:
+  measured right after a tool detaches, while the kernel finishes its teardown, the floor
+  itself reads about 7% higher.
 
 Reproduce: \`cargo xtask bench\` (ROUNDS, CALLS, REQUESTS and SETTLE change the run lengths).
 MD

@@ -224,7 +224,8 @@ $n calls per run (strace: a hundredth), pinned to one CPU, in a cgroup of its ow
   programs.
 - filtered: the benchmark runs under an allow-all seccomp filter, as a container's processes
   do; compared with the floor under the same filter. Unfiltered "traced" is the path of a
-  target that runs without a filter (the kernel's seccomp mode must be read on every call).
+  target that runs without a filter (\`--security-opt seccomp=unconfined\`, \`run\`, most
+  \`--cgroup\` targets).
 - bpftrace: a cgroup-filtered count on raw_syscalls:sys_enter. strace: strace -f.
 
 $micro_table
@@ -258,8 +259,6 @@ $daemon
   floor. \`--no-refusals\` is for hosts where that matters more than the refusal report.
 - An idle daemon costs what untraced does: with nothing to record it detaches its syscall
   programs, and only the ones on task and cgroup creation stay.
-- An unfiltered target ("traced" without "filtered") pays one helper call per syscall to read
-  its seccomp mode; containers run filtered.
 - getppid costs several hundred ns on this VM and varies between runs by more than the
   differences between close rows; read ratios within one run.
 

@@ -333,8 +333,9 @@ fn begin_install() {
 fn end_install() {
     bump_generation();
     if let Some(n) = INSTALLS.get_ptr_mut(0) {
-        // SAFETY: as in `begin_install`. Never below zero (a call entered before the programs
-        // were attached has no matching increment).
+        // SAFETY: as in `begin_install`. Every install mark comes with an increment; the test
+        // is a guard, and if a race ever took the count below zero it would stay non-zero:
+        // unfiltered targets would read their mode on every call, losing nothing.
         unsafe {
             if read_volatile(n) != 0 {
                 atomic_xadd::<u64, u64, { AtomicOrdering::Relaxed }>(n, u64::MAX);

@@ -259,9 +259,10 @@ $daemon
   floor. \`--no-refusals\` is for hosts where that matters more than the refusal report.
 - An idle daemon costs what untraced does: with nothing to record it detaches its syscall
   programs, and only the ones on task and cgroup creation stay.
-- getppid costs several hundred ns on this VM and varies between runs by more than the
-  differences between close rows; read ratios within one run.
-
+- getppid costs between 170 and 550 ns on this VM from one day to the next, and runs vary by
+  more than the differences between close rows: read ratios within one run. Redis over the
+  Docker bridge is not syscall-bound enough to tell the tracers apart: its rows differ by
+  about as much as repeated runs of one configuration.
 - Each run starts $settle s after the previous tool stopped and 1 s after this one attached:
   measured right after a tool detaches, while the kernel finishes its teardown, the floor
   itself reads about 7% higher.

@@ -612,6 +612,24 @@ fn errors_are_one_clear_line_with_a_nonzero_exit() {
     assert_one_line_error(&out, "needs root");
 }
 
+/// Runs the host's probe binary with `args` inside cgroup `cg` (joined before the exec); it
+/// must succeed.
+fn probe_in_cgroup(cg: &Path, args: &str) {
+    let script = format!(
+        "echo $$ > {}/cgroup.procs && exec {PROBE} {args}",
+        cg.display()
+    );
+    let out = sh(Command::new("sh").args(["-c", &script]));
+    assert!(
+        out.status.success(),
+        "probe {args}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The probe fixture built for the host by the images script.
+const PROBE: &str = "/var/tmp/seccomp-tracer-images/bin/probe";
+
 #[test]
 fn cgroup_target_records_a_process_outside_docker() {
     preflight();
@@ -619,7 +637,6 @@ fn cgroup_target_records_a_process_outside_docker() {
     let root = seccomp_tracer::target::cgroup::cgroup2_root().expect("cgroup2");
     let cg = root.join("seccomp-tracer-e2e");
     let _ = std::fs::create_dir(&cg);
-    let probe = "/var/tmp/seccomp-tracer-images/bin/probe";
     let profile = dir.join("cg.json");
     let rec = Recording::start(
         &[
@@ -630,18 +647,7 @@ fn cgroup_target_records_a_process_outside_docker() {
         ],
         &dir,
     );
-    // Start a process inside the cgroup, then have it run the probe.
-    let script = format!(
-        "echo $$ > {}/cgroup.procs && exec {probe} thread {}",
-        cg.display(),
-        nr("getcpu")
-    );
-    let out = sh(Command::new("sh").args(["-c", &script]));
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    probe_in_cgroup(&cg, &format!("thread {}", nr("getcpu")));
     // Host processes have no seccomp filter: their calls count as the target's own.
     sleep(Duration::from_millis(500));
     let text = rec.stop();
@@ -661,7 +667,6 @@ fn calls_after_a_task_installs_its_filter_are_told_from_set_up() {
     let root = seccomp_tracer::target::cgroup::cgroup2_root().expect("cgroup2");
     let cg = root.join("seccomp-tracer-e2e-install");
     let _ = std::fs::create_dir(&cg);
-    let probe = "/var/tmp/seccomp-tracer-images/bin/probe";
     for refusals in [true, false] {
         let dir = workdir(if refusals {
             "install"
@@ -693,16 +698,7 @@ fn calls_after_a_task_installs_its_filter_are_told_from_set_up() {
                 nr("getrusage")
             ),
         ] {
-            let script = format!(
-                "echo $$ > {}/cgroup.procs && exec {probe} {probe_args}",
-                cg.display()
-            );
-            let out = sh(Command::new("sh").args(["-c", &script]));
-            assert!(
-                out.status.success(),
-                "{probe_args}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
+            probe_in_cgroup(&cg, &probe_args);
         }
         sleep(Duration::from_millis(500));
         let text = rec.stop();
@@ -844,9 +840,8 @@ fn run_traces_a_command_and_its_descendants_and_passes_its_exit_status() {
     preflight();
     let dir = workdir("run");
     let profile = dir.join("sh.json");
-    let probe = "/var/tmp/seccomp-tracer-images/bin/probe";
     let script = format!(
-        "{probe} thread {} child {} >/dev/null; ({probe} direct {} >/dev/null &); exit 7",
+        "{PROBE} thread {} child {} >/dev/null; ({PROBE} direct {} >/dev/null &); exit 7",
         nr("getcpu"),
         nr("sysinfo"),
         nr("times")

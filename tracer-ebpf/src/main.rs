@@ -452,18 +452,21 @@ fn entered_slot(tid: u32) -> Option<*mut u64> {
     ENTERED.get_ptr_mut(tid % ENTERED_SLOTS)
 }
 
+/// The [`CpuState`] of the task entered through `regs` if it is a target. "Not a target" is a
+/// per-CPU load and a few compares: no helper call, no hash lookup.
+#[inline(always)]
+fn target_state(regs: *const u8) -> Option<&'static mut CpuState> {
+    cpu_state(regs).filter(|cpu| cpu.cgroup != 0)
+}
+
 #[btf_tracepoint(function = "sys_enter")]
 pub fn sys_enter(ctx: BtfTracePointContext) -> i32 {
     // sys_enter(struct pt_regs *regs, long id)
     let regs: *const u8 = ctx.arg(0);
-    // Not a target: a per-CPU load and two compares, no helper call, no hash lookup.
-    let Some(cpu) = cpu_state(regs) else {
+    let Some(cpu) = target_state(regs) else {
         return 0;
     };
     let cgroup = cpu.cgroup;
-    if cgroup == 0 {
-        return 0;
-    }
     count(counter::SYSCALLS);
     let nr: i64 = ctx.arg(1);
     if nr < 0 || nr >= MAX_SYSCALLS as i64 {
@@ -551,13 +554,10 @@ pub fn sys_enter(ctx: BtfTracePointContext) -> i32 {
 pub fn sys_exit(ctx: BtfTracePointContext) -> i32 {
     // sys_exit(struct pt_regs *regs, long ret)
     let regs: *const u8 = ctx.arg(0);
-    let Some(cpu) = cpu_state(regs) else {
+    let Some(cpu) = target_state(regs) else {
         return 0;
     };
     let cgroup = cpu.cgroup;
-    if cgroup == 0 {
-        return 0;
-    }
     let tid = cpu.pid_tgid as u32;
     let mut entered_nr: i64 = -1;
     if let Some(slot) = entered_slot(tid) {

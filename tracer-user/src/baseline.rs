@@ -10,9 +10,9 @@ use thiserror::Error;
 use tracer_common::{arg_call, arg_phase, event_kind};
 
 use crate::{
-    bpf::{BpfError, EventReader, Tracer},
+    bpf::{BpfError, EventReader},
+    kernel::Kernel,
     profile::{args::arg_call_of, Learned},
-    recorder::learned_of,
     syscalls::Arch,
     target::{
         cgroup::container_path,
@@ -193,7 +193,7 @@ pub enum Source {
 pub async fn runtime_baseline(
     docker: &DockerClient,
     info: &DaemonInfo,
-    tracer: &mut Tracer,
+    tracer: &mut dyn Kernel,
     events: &mut EventReader,
     sibling: Option<(&str, &str)>,
     arch: Arch,
@@ -225,7 +225,7 @@ pub async fn runtime_baseline(
 async fn observe(
     docker: &DockerClient,
     info: &DaemonInfo,
-    tracer: &mut Tracer,
+    tracer: &mut dyn Kernel,
     events: &mut EventReader,
     sibling: Option<(&str, &str)>,
     id: &str,
@@ -253,7 +253,7 @@ async fn observe(
         tracer.unwatch(p)?;
     }
     let cgroup = cgroup.ok_or_else(|| BaselineError::NotObserved(paths.join(", ")))?;
-    let learned = learned_of(tracer, cgroup)?;
+    let learned = tracer.learned(cgroup)?;
     tracer.remove_cgroup(cgroup)?;
     // Only what ran under the filter: the runtime's set-up before it is not the profile's.
     Ok(learned

@@ -1,4 +1,5 @@
-//! Command-line definitions (clap) and their translation into a validated config.
+//! Command-line definitions (clap) and their translation into a validated [`Config`]: every
+//! session option starts from the mode's defaults ([`Config::new`]) and is set here only.
 
 use std::{path::PathBuf, time::Duration};
 
@@ -6,31 +7,9 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::{
     profile::formats::Format,
-    recorder::{Output, RecordConfig},
-    target::TargetSpec,
+    record::{Config, Mode, Output, ProfileOptions},
+    target::{self, TargetSpec},
 };
-
-/// `--format`
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum FormatArg {
-    /// Docker/moby JSON (`docker run --security-opt seccomp=FILE`)
-    Docker,
-    /// OCI runtime-spec `linux.seccomp` (runc, crun, podman config.json)
-    Oci,
-    /// Security Profiles Operator SeccompProfile, plus `<name>.kubelet.json` for kubelet's
-    /// seccomp/ directory
-    Kubernetes,
-}
-
-impl From<FormatArg> for Format {
-    fn from(f: FormatArg) -> Self {
-        match f {
-            FormatArg::Docker => Format::Docker,
-            FormatArg::Oci => Format::Oci,
-            FormatArg::Kubernetes => Format::Kubernetes,
-        }
-    }
-}
 
 #[derive(Debug, Parser)]
 #[command(
@@ -62,7 +41,7 @@ pub enum Command {
         output: PathBuf,
         /// Default: the format of the first profile.
         #[arg(long, value_enum)]
-        format: Option<FormatArg>,
+        format: Option<Format>,
     },
     /// What one profile allows that the other does not.
     Diff { a: PathBuf, b: PathBuf },
@@ -77,7 +56,7 @@ pub enum Command {
         #[command(flatten)]
         socket: SocketArg,
         /// Save the state every SECS (and on SIGTERM): a reboot loses at most this much.
-        #[arg(long, value_name = "SECS", default_value_t = 30)]
+        #[arg(long, value_name = "SECS", default_value_t = 30, value_parser = seconds)]
         checkpoint: u64,
         /// Do not watch for calls the current profiles refuse: saves every syscall on the
         /// host a second tracepoint (see BENCHMARKS.md).
@@ -88,7 +67,7 @@ pub enum Command {
     /// their creation), or name patterns (`'web-*'`) and labels, which also take in matching
     /// containers created later, from their first syscall.
     Add {
-        #[arg(value_name = "CONTAINER", required_unless_present = "labels")]
+        #[arg(value_name = "CONTAINER", required_unless_present = "labels", value_parser = container_pattern)]
         containers: Vec<String>,
         /// Containers carrying this label (`key=value` or `key`; repeatable: all must match).
         #[arg(long = "label", value_name = "KEY[=VALUE]")]
@@ -121,7 +100,7 @@ pub enum Command {
         #[arg(short, long, value_name = "FILE")]
         output: Option<PathBuf>,
         #[arg(long, value_enum, default_value = "docker")]
-        format: FormatArg,
+        format: Format,
         #[command(flatten)]
         socket: SocketArg,
     },
@@ -145,24 +124,14 @@ pub struct SocketArg {
     pub path: PathBuf,
 }
 
-impl FormatArg {
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Docker => "docker",
-            Self::Oci => "oci",
-            Self::Kubernetes => "kubernetes",
-        }
-    }
-}
-
 /// What to trace: shared by `record` and `check`.
 #[derive(Debug, Args)]
 pub struct TargetArgs {
     /// Docker container name or id (a unique id prefix is enough).
-    #[arg(value_name = "CONTAINER")]
+    #[arg(value_name = "CONTAINER", value_parser = container_name)]
     pub containers: Vec<String>,
     /// Trace a cgroup v2 directory instead (repeatable; e.g. a systemd unit).
-    #[arg(long = "cgroup", value_name = "PATH")]
+    #[arg(long = "cgroup", value_name = "PATH", value_parser = cgroup_path)]
     pub cgroups: Vec<String>,
     /// Trace the cgroup that PID belongs to (repeatable).
     #[arg(long = "pid", value_name = "PID")]
@@ -190,7 +159,7 @@ pub struct RecordArgs {
     #[arg(short, long, value_name = "PATH")]
     pub output: Option<PathBuf>,
     /// Stop after SECS; default: until Ctrl-C or SIGTERM.
-    #[arg(long, value_name = "SECS")]
+    #[arg(long, value_name = "SECS", value_parser = seconds)]
     pub duration: Option<u64>,
     /// Leave calls refused by the current profile out of the learned one.
     #[arg(long)]
@@ -205,7 +174,7 @@ pub struct RecordArgs {
     #[arg(long)]
     pub wait: bool,
     /// Rewrite the profiles every SECS while recording, so a crash loses little.
-    #[arg(long, value_name = "SECS", default_value_t = 30)]
+    #[arg(long, value_name = "SECS", default_value_t = 30, value_parser = seconds)]
     pub checkpoint: u64,
     /// Do not watch for calls the current profile refuses: saves every syscall on the host a
     /// second tracepoint (see BENCHMARKS.md).
@@ -220,7 +189,7 @@ pub struct RecordArgs {
 pub struct ProfileArgs {
     /// Profile format.
     #[arg(long, value_enum, default_value = "docker")]
-    pub format: FormatArg,
+    pub format: Format,
     /// Profile whose default action logs (SCMP_ACT_LOG) instead of refusing: the next run
     /// shows in the kernel log what it misses instead of breaking.
     #[arg(long)]
@@ -236,30 +205,16 @@ pub struct CheckArgs {
     #[command(flatten)]
     pub targets: TargetArgs,
     /// Stop after SECS; default: until Ctrl-C or SIGTERM.
-    #[arg(long, value_name = "SECS")]
+    #[arg(long, value_name = "SECS", value_parser = seconds)]
     pub duration: Option<u64>,
 }
 
 impl CheckArgs {
-    pub fn into_config(self) -> RecordConfig {
-        RecordConfig {
-            targets: self.targets.specs(),
-            output: Output::Default,
-            duration: self.duration.map(Duration::from_secs),
-            include_refused: true,
-            runtime_baseline: false,
-            restart: false,
-            wait: false,
-            checkpoint: Duration::from_secs(30),
-            format: Format::Docker,
-            complain: false,
-            label: None,
-            include_setup: false,
-            check: true,
-            args: true,
-            state_file: None,
-            refusals: true,
-        }
+    pub fn into_config(self) -> Config {
+        let mut cfg = Config::new(Mode::Check);
+        cfg.targets = self.targets.specs();
+        cfg.duration = self.duration.map(Duration::from_secs);
+        cfg
     }
 }
 
@@ -283,52 +238,69 @@ pub struct RunArgs {
     pub cmd: Vec<String>,
 }
 
+impl ProfileArgs {
+    fn options(&self) -> ProfileOptions {
+        ProfileOptions {
+            format: self.format,
+            complain: self.complain,
+            args: !self.no_args,
+        }
+    }
+}
+
 impl RunArgs {
-    /// The recording part of `run` (its target is filled in by `run`).
-    pub fn split(self) -> (RecordConfig, Vec<String>) {
-        let cfg = RecordConfig {
-            targets: Vec::new(),
-            output: self.output.map_or(Output::Default, Output::Path),
-            duration: None,
-            include_refused: !self.exclude_refused,
-            runtime_baseline: false,
-            restart: false,
-            wait: false,
-            checkpoint: Duration::from_secs(30),
-            format: self.profile.format.into(),
-            complain: self.profile.complain,
-            label: None,
-            include_setup: true,
-            check: false,
-            args: !self.profile.no_args,
-            state_file: None,
-            refusals: true,
-        };
+    /// The recording part of `run` (its target is filled in by `run`), and the command.
+    pub fn split(self) -> (Config, Vec<String>) {
+        let mut cfg = Config::new(Mode::Run);
+        cfg.output = self.output.map_or(Output::Default, Output::Path);
+        cfg.include_refused = !self.exclude_refused;
+        cfg.profile = self.profile.options();
         (cfg, self.cmd)
     }
 }
 
 impl RecordArgs {
-    pub fn into_config(self) -> RecordConfig {
-        RecordConfig {
-            targets: self.targets.specs(),
-            output: self.output.map_or(Output::Default, Output::Path),
-            duration: self.duration.map(Duration::from_secs),
-            include_refused: !self.exclude_refused,
-            runtime_baseline: !self.no_runtime_baseline,
-            restart: self.restart,
-            wait: self.wait,
-            checkpoint: Duration::from_secs(self.checkpoint.max(1)),
-            format: self.profile.format.into(),
-            complain: self.profile.complain,
-            label: None,
-            include_setup: false,
-            check: false,
-            args: !self.profile.no_args,
-            state_file: None,
-            refusals: !self.no_refusals,
-        }
+    pub fn into_config(self) -> Config {
+        let mut cfg = Config::new(Mode::Record);
+        cfg.targets = self.targets.specs();
+        cfg.output = self.output.map_or(Output::Default, Output::Path);
+        cfg.duration = self.duration.map(Duration::from_secs);
+        cfg.include_refused = !self.exclude_refused;
+        cfg.runtime_baseline = !self.no_runtime_baseline;
+        cfg.restart = self.restart;
+        cfg.wait = self.wait;
+        cfg.checkpoint = Duration::from_secs(self.checkpoint);
+        cfg.profile = self.profile.options();
+        cfg.refusals = !self.no_refusals;
+        cfg
     }
+}
+
+/// The longest `--duration` or `--checkpoint` taken: ten years.
+pub const MAX_SECS: u64 = 10 * 366 * 86_400;
+
+/// A number of seconds, 1 to [`MAX_SECS`].
+fn seconds(s: &str) -> Result<u64, String> {
+    let n: u64 = s
+        .parse()
+        .map_err(|_| format!("`{s}` is not a whole number of seconds"))?;
+    match n {
+        0 => Err("must be at least 1 second".into()),
+        n if n > MAX_SECS => Err(format!("at most {MAX_SECS} seconds (ten years)")),
+        n => Ok(n),
+    }
+}
+
+fn container_name(s: &str) -> Result<String, String> {
+    target::check_container_ref(s, false).map(|()| s.to_string())
+}
+
+fn container_pattern(s: &str) -> Result<String, String> {
+    target::check_container_ref(s, true).map(|()| s.to_string())
+}
+
+fn cgroup_path(s: &str) -> Result<String, String> {
+    target::check_cgroup_path(s).map(|()| s.to_string())
 }
 
 #[cfg(test)]
@@ -373,8 +345,8 @@ mod tests {
         );
         assert_eq!(cfg.duration, Some(Duration::from_secs(5)));
         assert!(!cfg.include_refused && cfg.runtime_baseline && cfg.restart && !cfg.wait);
-        assert_eq!(cfg.format, Format::Oci);
-        assert!(!cfg.complain && !cfg.args);
+        assert_eq!(cfg.profile.format, Format::Oci);
+        assert!(!cfg.profile.complain && !cfg.profile.args);
         let Command::Record(args) = Cli::parse_from(["seccomp-tracer", "record", "web"]).command
         else {
             panic!("not record");
@@ -383,6 +355,22 @@ mod tests {
             args.into_config().refusals,
             "refusal detection is on by default"
         );
+    }
+
+    #[test]
+    fn bad_values_are_refused_by_the_parser() {
+        let parse = |args: &[&str]| Cli::try_parse_from(args).map(|_| ());
+        assert!(parse(&["st", "record", "web", "--duration", "0"]).is_err());
+        assert!(parse(&["st", "record", "web", "--duration", "99999999999999999999"]).is_err());
+        assert!(parse(&["st", "record", "web", "--duration", "9300000000000000000"]).is_err());
+        assert!(parse(&["st", "record", "web", "--duration", "60"]).is_ok());
+        assert!(parse(&["st", "record", ""]).is_err());
+        assert!(parse(&["st", "record", "--cgroup", ""]).is_err());
+        assert!(parse(&["st", "record", "--cgroup", "/"]).is_err());
+        assert!(parse(&["st", "add", "../../etc/passwd"]).is_err());
+        assert!(parse(&["st", "add", "web-*"]).is_ok());
+        assert!(parse(&["st", "record", "web-*"]).is_err());
+        assert!(parse(&["st", "daemon", "--checkpoint", "0"]).is_err());
     }
 
     /// The systemd unit starts the daemon with options this binary takes.

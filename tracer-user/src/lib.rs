@@ -1,17 +1,19 @@
 //! seccomp-tracer: learns minimal seccomp profiles for containers by watching their syscalls
-//! with eBPF. Data flows one way: target -> kernel maps -> recorder -> profile writer.
+//! with eBPF. Data flows one way: engine -> kernel maps -> session
+//! (`record`) -> profile -> sink.
 
 pub mod baseline;
 pub mod bpf;
 pub mod cli;
+pub mod commands;
 pub mod daemon;
+pub mod kernel;
 pub mod output;
 pub mod privileges;
 pub mod profile;
 pub mod profiles;
-pub mod recorder;
+pub mod record;
 pub mod report;
-pub mod run;
 pub mod syscalls;
 pub mod target;
 

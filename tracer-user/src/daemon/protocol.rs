@@ -5,6 +5,8 @@ use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 
+use crate::profile::formats::Format;
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "lowercase")]
 pub enum Request {
@@ -23,7 +25,7 @@ pub enum Request {
     /// The profile of one target as it stands; recording goes on.
     Export {
         container: String,
-        format: String,
+        format: Format,
     },
 }
 
@@ -134,7 +136,7 @@ mod tests {
     fn requests_are_one_json_line() {
         let r = Request::Export {
             container: "web".into(),
-            format: "oci".into(),
+            format: Format::Oci,
         };
         let line = serde_json::to_string(&r).unwrap();
         assert_eq!(line, r#"{"op":"export","container":"web","format":"oci"}"#);

@@ -20,7 +20,10 @@ pub const ENOSYS_FALLBACK: &[&str] = &["clone3"];
 pub const SPO_API_VERSION: &str = "security-profiles-operator.x-k8s.io/v1beta1";
 const REFUSED_COMMENT: &str = "refused by the profile in force while recording";
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum Format {
     /// moby JSON for `docker run --security-opt seccomp=FILE` (also what kubelet's
     /// `seccomp/` directory takes through containerd and CRI-O)

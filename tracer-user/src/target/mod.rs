@@ -42,9 +42,72 @@ pub enum TargetSpec {
     Pid(u32),
 }
 
+/// Whether `s` can name a container as Docker names them (`[a-zA-Z0-9][a-zA-Z0-9_.-]*`, or
+/// an id), or with `pattern`, a name pattern with `*` and `?`.
+pub fn check_container_ref(s: &str, pattern: bool) -> Result<(), String> {
+    let ok_char =
+        |c: char| c.is_ascii_alphanumeric() || "_.-".contains(c) || (pattern && "*?".contains(c));
+    let first_ok = s
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphanumeric() || (pattern && "*?".contains(c)));
+    if s.is_empty() {
+        return Err("a container name cannot be empty".into());
+    }
+    if !first_ok || !s.chars().all(ok_char) || s.len() > 255 {
+        return Err(format!(
+            "`{}` is not a container name (letters, digits, `_`, `.` and `-`, starting with a letter or digit{})",
+            s.escape_debug(),
+            if pattern { "; `*` and `?` in patterns" } else { "" }
+        ));
+    }
+    Ok(())
+}
+
+/// Whether `s` can name a cgroup to trace: not empty, not the root (the whole host), no `..`.
+pub fn check_cgroup_path(s: &str) -> Result<(), String> {
+    if s.trim_matches('/').is_empty() {
+        return Err(
+            "a cgroup path cannot be empty or the root cgroup (that is every process on the host)"
+                .into(),
+        );
+    }
+    if s.split('/').any(|c| c == ".." || c == ".") {
+        return Err(format!(
+            "`{}`: `.` and `..` are not allowed in a cgroup path",
+            s.escape_debug()
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_are_checked_as_docker_checks_them() {
+        assert!(check_container_ref("web-1_a.b", false).is_ok());
+        assert!(check_container_ref("3f2a", false).is_ok());
+        for bad in [
+            "",
+            "-web",
+            "../../etc/passwd",
+            "a/b",
+            "web*",
+            "a\x1b[31m",
+            " web",
+        ] {
+            assert!(check_container_ref(bad, false).is_err(), "{bad:?}");
+        }
+        assert!(check_container_ref("web-*", true).is_ok());
+        assert!(check_container_ref("*", true).is_ok());
+        assert!(check_container_ref("../x", true).is_err());
+        assert!(check_cgroup_path("/system.slice/x.service").is_ok());
+        for bad in ["", "/", "//", "/a/../b", "./a"] {
+            assert!(check_cgroup_path(bad).is_err(), "{bad:?}");
+        }
+    }
 
     #[test]
     fn not_found_lists_running_containers() {

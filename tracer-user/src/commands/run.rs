@@ -7,7 +7,9 @@ use thiserror::Error;
 use tokio::sync::oneshot;
 
 use crate::{
-    recorder::{self, RecordConfig, RecordError, Summary},
+    cli::RunArgs,
+    privileges,
+    record::{self, display, Config, RecordError, Summary},
     target::{cgroup, TargetSpec},
 };
 
@@ -33,7 +35,7 @@ pub fn exit_code(status: ExitStatus) -> i32 {
 }
 
 /// Records `cmd` (profile named after its program) and returns the summary and its exit code.
-pub async fn run(mut cfg: RecordConfig, cmd: Vec<String>) -> Result<(Summary, i32), RunError> {
+pub async fn record_command(mut cfg: Config, cmd: Vec<String>) -> Result<(Summary, i32), RunError> {
     let root = cgroup::cgroup2_root().map_err(RecordError::from)?;
     let name = format!("seccomp-tracer-run-{}", std::process::id());
     let dir = root.join(&name);
@@ -88,7 +90,7 @@ pub async fn run(mut cfg: RecordConfig, cmd: Vec<String>) -> Result<(Summary, i3
         let _ = done_tx.send(status);
     });
     let mut status = None;
-    let summary = recorder::record_until(cfg, Some(ready_tx), async {
+    let summary = record::record(cfg, Some(ready_tx), async {
         status = done_rx.await.ok();
     })
     .await;
@@ -110,6 +112,17 @@ pub async fn run(mut cfg: RecordConfig, cmd: Vec<String>) -> Result<(Summary, i3
         // Interrupted before the command ended: the profile is written; report the signal.
         None => Ok((summary, 130)),
     }
+}
+
+/// `run -- CMD`: the summary on standard error, CMD's exit status as ours.
+pub async fn run(args: RunArgs) -> anyhow::Result<std::process::ExitCode> {
+    privileges::check()?;
+    let (cfg, cmd) = args.split();
+    let (summary, code) = record_command(cfg, cmd).await?;
+    display::warn_plain(summary.text.trim_end_matches('\n'));
+    Ok(std::process::ExitCode::from(
+        u8::try_from(code).unwrap_or(1),
+    ))
 }
 
 /// Moves the calling process into the cgroup whose `cgroup.procs` is `procs` ("0" = self).

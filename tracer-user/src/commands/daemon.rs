@@ -1,0 +1,118 @@
+//! `daemon` and its clients: `add`, `remove`, `status` and `export`.
+
+use std::{
+    path::{Path, PathBuf},
+    process::ExitCode,
+    time::Duration,
+};
+
+use tokio::signal::unix::{signal, SignalKind};
+
+use crate::{
+    daemon::{
+        self,
+        client::request,
+        protocol::{render_status, Request, Response},
+    },
+    privileges,
+    profile::formats::Format,
+    record::{
+        display,
+        sink::{self, Rendered},
+    },
+};
+
+/// `daemon`: records until SIGTERM.
+pub async fn serve(
+    state_dir: PathBuf,
+    socket: PathBuf,
+    checkpoint: u64,
+    no_refusals: bool,
+) -> anyhow::Result<ExitCode> {
+    privileges::check()?;
+    daemon::serve(daemon::DaemonConfig {
+        state_dir,
+        socket,
+        checkpoint: Duration::from_secs(checkpoint),
+        refusals: !no_refusals,
+    })
+    .await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_ok(r: Response) {
+    if let Response::Ok { message } = r {
+        display::print(&format!("{message}\n"));
+    }
+}
+
+/// `add`
+pub async fn add(
+    socket: &Path,
+    containers: Vec<String>,
+    labels: Vec<String>,
+) -> anyhow::Result<ExitCode> {
+    print_ok(request(socket, &Request::Add { containers, labels }).await?);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `remove`
+pub async fn remove(socket: &Path, containers: Vec<String>) -> anyhow::Result<ExitCode> {
+    print_ok(request(socket, &Request::Remove { containers }).await?);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `status`, once or every 2 s until Ctrl-C.
+pub async fn status(socket: &Path, json: bool, watch: bool) -> anyhow::Result<ExitCode> {
+    loop {
+        let Response::Status(status) = request(socket, &Request::Status).await? else {
+            anyhow::bail!("the daemon answered status with something else");
+        };
+        if json {
+            display::print(&format!("{}\n", serde_json::to_string_pretty(&status)?));
+        } else {
+            if watch {
+                // Clear the screen and go home, then redraw.
+                display::print("\x1b[2J\x1b[H");
+            }
+            display::print(&render_status(&status));
+        }
+        if !watch {
+            return Ok(ExitCode::SUCCESS);
+        }
+        let mut int = signal(SignalKind::interrupt())?;
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+            _ = int.recv() => return Ok(ExitCode::SUCCESS),
+        }
+    }
+}
+
+/// `export`: the profile of a recorded container, to `output` or standard output.
+pub async fn export(
+    socket: &Path,
+    container: String,
+    output: Option<PathBuf>,
+    format: Format,
+) -> anyhow::Result<ExitCode> {
+    let req = Request::Export { container, format };
+    let Response::Profile {
+        doc,
+        kubelet,
+        summary,
+    } = request(socket, &req).await?
+    else {
+        anyhow::bail!("the daemon answered export with something else");
+    };
+    match output {
+        Some(path) => {
+            sink::write(&path, &Rendered { doc, kubelet })?;
+            display::warn_plain(&format!("{summary} -> {}", path.display()));
+        }
+        None => {
+            display::print(&format!("{}\n", serde_json::to_string_pretty(&doc)?));
+            display::warn_plain(&summary);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

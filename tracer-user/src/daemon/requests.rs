@@ -1,0 +1,229 @@
+//! The daemon's driver of its session: answers `add`, `remove`, `status` and `export`
+//! through the session's public methods, and checkpoints into the state file.
+
+use std::{path::PathBuf, time::SystemTime};
+
+use tokio::sync::{mpsc, oneshot};
+
+use super::{
+    protocol::{Request, Response, Status, TargetStatus},
+    state::State,
+};
+use crate::{
+    profile::formats::Format,
+    record::{
+        display::{self, refused_names},
+        targets::epoch_secs,
+        Driver, RecordError, Session,
+    },
+    target::{
+        selector::{is_pattern, Selector},
+        TargetSpec,
+    },
+};
+
+/// Requests from the control socket, and the state file checkpoints go to.
+pub struct Control {
+    pub requests: mpsc::Receiver<(Request, oneshot::Sender<Response>)>,
+    pub state_file: PathBuf,
+}
+
+impl Driver for Control {
+    type Request = (Request, oneshot::Sender<Response>);
+
+    async fn next_request(&mut self) -> Option<Self::Request> {
+        match self.requests.recv().await {
+            Some(r) => Some(r),
+            // The socket is gone: keep recording until a signal.
+            None => std::future::pending().await,
+        }
+    }
+
+    async fn on_request(&mut self, session: &mut Session, (req, reply): Self::Request) {
+        let resp = self.answer(session, req).await;
+        let _ = reply.send(resp);
+    }
+
+    fn checkpoint(&mut self, session: &Session) -> Result<(), RecordError> {
+        State::new(session.snapshot()?, session.targets().selectors().to_vec())
+            .save(&self.state_file)
+    }
+}
+
+/// Keeps the syscall programs attached while the daemon records anything, and says so.
+pub fn sync_hooks(session: &mut Session, busy: bool) -> Result<(), RecordError> {
+    match session.sync_hooks(busy)? {
+        Some(true) => display::say("syscall programs attached"),
+        Some(false) => display::say(
+            "nothing to record: syscall programs detached (the host's syscalls pay nothing)",
+        ),
+        None => {}
+    }
+    Ok(())
+}
+
+impl Control {
+    async fn answer(&mut self, session: &mut Session, req: Request) -> Response {
+        let changes = matches!(req, Request::Add { .. } | Request::Remove { .. });
+        let mut result = match req {
+            // Attached before anything is watched, so that a container created from now on is
+            // traced from its first syscall.
+            Request::Add { containers, labels } => match sync_hooks(session, true) {
+                Ok(()) => self.add(session, &containers, &labels).await,
+                Err(e) => Err(e),
+            },
+            Request::Remove { containers } => self.remove(session, &containers),
+            Request::Status => status(session).map(Response::Status),
+            Request::Export { container, format } => export(session, &container, format),
+        };
+        if changes {
+            if let Err(e) = sync_hooks(session, false) {
+                result = Err(e);
+            }
+        }
+        result.unwrap_or_else(|e| Response::Error {
+            message: e.to_string(),
+        })
+    }
+
+    async fn add(
+        &mut self,
+        session: &mut Session,
+        args: &[String],
+        labels: &[String],
+    ) -> Result<Response, RecordError> {
+        for a in args {
+            crate::target::check_container_ref(a, true).map_err(RecordError::Refused)?;
+        }
+        let mut lines = Vec::new();
+        let (patterns, mut names): (Vec<String>, Vec<String>) =
+            args.iter().cloned().partition(|a| is_pattern(a));
+        let mut new: Vec<Selector> = patterns
+            .into_iter()
+            .map(|p| Selector {
+                pattern: Some(p),
+                labels: labels.to_vec(),
+            })
+            .collect();
+        if new.is_empty() && !labels.is_empty() {
+            new.push(Selector {
+                pattern: None,
+                labels: labels.to_vec(),
+            });
+        }
+        if !new.is_empty() {
+            let existing = match session.engine() {
+                Some(e) => e.client.list_all().await?,
+                None => Vec::new(),
+            };
+            for s in &new {
+                let matching: Vec<String> = existing
+                    .iter()
+                    .filter(|(_, name, l)| s.matches(name, l))
+                    .map(|(_, name, _)| name.clone())
+                    .collect();
+                lines.push(format!(
+                    "{}: {} existing container{}, and those created from now on",
+                    s.describe(),
+                    matching.len(),
+                    if matching.len() == 1 { "" } else { "s" }
+                ));
+                names.extend(matching);
+            }
+            session.add_selectors(new);
+        }
+        for name in &names {
+            if let Some(i) = session.find(name).filter(|&i| session.target(i).active()) {
+                lines.push(format!("{}: already recorded", session.target(i).label()));
+                continue;
+            }
+            let i = session
+                .add_target(TargetSpec::Container(name.clone()))
+                .await?;
+            let t = session.target(i);
+            lines.push(if !t.live().is_empty() {
+                format!("{}: recording", t.label())
+            } else {
+                format!("{}: not running yet; recorded from its creation", t.label())
+            });
+            display::say(&format!("{}: added", t.label()));
+        }
+        self.checkpoint(session)?;
+        Ok(Response::Ok {
+            message: lines.join("\n"),
+        })
+    }
+
+    fn remove(&mut self, session: &mut Session, names: &[String]) -> Result<Response, RecordError> {
+        let mut lines = Vec::new();
+        for name in names {
+            let Some(i) = session.find(name).filter(|&i| session.target(i).active()) else {
+                return Err(RecordError::Refused(format!(
+                    "{name} is not being recorded"
+                )));
+            };
+            session.remove_target(i)?;
+            let label = session.target(i).label();
+            lines.push(format!("{label}: no longer recorded"));
+            display::say(&format!("{label}: removed"));
+        }
+        self.checkpoint(session)?;
+        Ok(Response::Ok {
+            message: lines.join("\n"),
+        })
+    }
+}
+
+fn status(session: &Session) -> Result<Status, RecordError> {
+    let counters = session.counters()?;
+    let mut targets = Vec::new();
+    for (i, t) in session.targets().iter().enumerate() {
+        if !t.active() {
+            continue;
+        }
+        let (learned, c) = session.compose(i)?;
+        targets.push(TargetStatus {
+            name: t.label().to_string(),
+            container_id: t.container_id().map(String::from),
+            running: !t.live().is_empty(),
+            syscalls: c.allowed.len(),
+            refused: refused_names(session.arch(), &learned)
+                .into_iter()
+                .map(String::from)
+                .collect(),
+            last_new: t.last_new().map(|(n, _)| n.clone()),
+            last_new_at: t.last_new().map(|(_, at)| epoch_secs(*at)),
+            restarts: t.restarts(),
+            events: t.events(),
+        });
+    }
+    Ok(Status {
+        targets,
+        syscalls: counters.syscalls,
+        ring_drops: counters.ring_drops,
+        refusals: counters.refusals,
+        now: epoch_secs(SystemTime::now()),
+    })
+}
+
+fn export(session: &Session, name: &str, format: Format) -> Result<Response, RecordError> {
+    let Some(i) = session.find(name) else {
+        return Err(RecordError::Refused(format!(
+            "{name} is not recorded by the daemon"
+        )));
+    };
+    let t = session.target(i);
+    let (learned, c, rendered) = session.render(i, format, false)?;
+    let refused = refused_names(session.arch(), &learned);
+    Ok(Response::Profile {
+        doc: rendered.doc,
+        kubelet: rendered.kubelet,
+        summary: format!(
+            "{}: {} syscalls allowed ({} refused while recording, allowed), {} restarts",
+            t.label(),
+            c.allowed.len(),
+            refused.len(),
+            t.restarts()
+        ),
+    })
+}

@@ -1,0 +1,567 @@
+//! A session's lifecycle: the one start-up path (`record`, `run`, `check` and the daemon all
+//! take it), the event loop (kernel events, engine events, signals, checkpoints, the driver's
+//! requests) and the end (profiles and summary). What the daemon adds comes through
+//! [`Driver`]; the targets' logic is in [`super::targets`].
+
+use std::{
+    future::Future,
+    time::{Duration, Instant},
+};
+
+use futures_util::StreamExt;
+use tokio::{
+    io::unix::AsyncFd,
+    signal::unix::{signal, SignalKind},
+};
+
+use super::{
+    config::{Config, Mode, Output},
+    display,
+    sink::{self, Rendered},
+    targets::{resolve, Target, Targets},
+    RecordError,
+};
+use crate::{
+    baseline,
+    bpf::{BpfError, Counters, EventReader, KernelLayout, Tracer},
+    kernel::{Cgroups, HostCgroups, Kernel},
+    output::{self, OutputError},
+    profile::{compose, formats::Profile, ComposeOptions, Composition, Learned},
+    syscalls::Arch,
+    target::{
+        docker::{DaemonInfo, DockerClient},
+        TargetSpec,
+    },
+};
+
+/// What wraps a session (the daemon) adds to its event loop: requests to answer, and where a
+/// checkpoint saves what was learned.
+pub trait Driver {
+    type Request;
+    /// The next request; `None` when no more will come.
+    fn next_request(&mut self) -> impl Future<Output = Option<Self::Request>>;
+    /// Answers a request, using the session's public methods.
+    fn on_request(&mut self, session: &mut Session, req: Self::Request)
+        -> impl Future<Output = ()>;
+    /// Saves what was learned so far (every checkpoint, on SIGHUP for the daemon, and at the
+    /// end).
+    fn checkpoint(&mut self, session: &Session) -> Result<(), RecordError>;
+}
+
+/// The engine whose containers are targets.
+#[derive(Clone)]
+pub struct Engine {
+    pub client: DockerClient,
+    pub info: DaemonInfo,
+}
+
+/// A recording session: its config, the kernel and cgroupfs behind the seam, the engine and
+/// the targets.
+pub struct Session {
+    cfg: Config,
+    arch: Arch,
+    kernel: Box<dyn Kernel>,
+    cgroups: Box<dyn Cgroups>,
+    engine: Option<Engine>,
+    targets: Targets,
+    baseline: Learned,
+    baseline_source: Option<baseline::Source>,
+}
+
+impl Session {
+    /// A session over `kernel` and `cgroups` with no target yet.
+    pub fn new(
+        cfg: Config,
+        arch: Arch,
+        kernel: Box<dyn Kernel>,
+        cgroups: Box<dyn Cgroups>,
+        engine: Option<Engine>,
+    ) -> Self {
+        let show_seen = cfg.mode != Mode::Check;
+        Self {
+            cfg,
+            arch,
+            kernel,
+            cgroups,
+            engine,
+            targets: Targets::new(arch, show_seen),
+            baseline: Learned::default(),
+            baseline_source: None,
+        }
+    }
+
+    /// The one start-up path: resolves every target and checks every output before touching
+    /// the kernel, loads the kernel programs with `load`, learns the runtime's baseline and
+    /// starts tracing. Returns the session and its ring buffer.
+    pub async fn start(
+        cfg: Config,
+        load: impl FnOnce(&KernelLayout) -> Result<Tracer, RecordError>,
+    ) -> Result<(Self, EventReader), RecordError> {
+        let daemon = matches!(cfg.mode, Mode::Daemon { .. });
+        if cfg.targets.is_empty() && !daemon {
+            return Err(RecordError::NoTargets);
+        }
+        let arch = Arch::host().ok_or(RecordError::Arch(std::env::consts::ARCH))?;
+        let cgroups = HostCgroups::discover()?;
+        let wants_engine = daemon
+            || cfg
+                .targets
+                .iter()
+                .any(|t| matches!(t, TargetSpec::Container(_)));
+        let engine = if wants_engine {
+            let client = DockerClient::connect().await?;
+            let info = client.daemon_info().await?;
+            Some(Engine { client, info })
+        } else {
+            None
+        };
+        let mut resolved = Vec::new();
+        for spec in &cfg.targets {
+            let docker = engine.as_ref().map(|e| (&e.client, &e.info));
+            let label = cfg.label.as_deref();
+            resolved.push(resolve(spec, label, cfg.wait, &cgroups, docker).await?);
+        }
+        let layout = KernelLayout::detect(arch)?;
+        let mut tracer = load(&layout)?;
+        let mut events = tracer
+            .take_events()
+            .ok_or(BpfError::Load("ring buffer unavailable".into()))?;
+        let mut s = Self::new(cfg, arch, Box::new(tracer), Box::new(cgroups), engine);
+        for t in resolved {
+            s.targets.push(t);
+        }
+        s.prepare_outputs()?;
+        s.learn_baseline(&mut events).await?;
+        s.attach()?;
+        Ok((s, events))
+    }
+
+    /// Names each target's profile file and checks it can be written, before hours of
+    /// recording.
+    fn prepare_outputs(&mut self) -> Result<(), RecordError> {
+        if !self.cfg.mode.writes_profiles() {
+            return Ok(());
+        }
+        if let Output::Path(p) = &self.cfg.output {
+            if self.targets.len() > 1 {
+                std::fs::create_dir_all(p).map_err(|source| OutputError {
+                    path: p.clone(),
+                    source,
+                })?;
+            }
+        }
+        let out = self.cfg.output.clone();
+        self.targets
+            .set_outputs(|label, n| sink::output_for(&out, label, n));
+        for t in self.targets.iter() {
+            output::check_writable(t.output())?;
+        }
+        Ok(())
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+    pub fn arch(&self) -> Arch {
+        self.arch
+    }
+    pub fn targets(&self) -> &Targets {
+        &self.targets
+    }
+    pub fn engine(&self) -> Option<&Engine> {
+        self.engine.as_ref()
+    }
+    pub fn counters(&self) -> Result<Counters, RecordError> {
+        Ok(self.kernel.counters()?)
+    }
+
+    /// Shows what the targets queued for the live display.
+    fn show_notes(&mut self) {
+        for line in self.targets.take_notes() {
+            display::say(&line);
+        }
+    }
+
+    async fn learn_baseline(&mut self, events: &mut EventReader) -> Result<(), RecordError> {
+        if !self.cfg.runtime_baseline || self.cfg.mode == Mode::Check {
+            return Ok(());
+        }
+        let Some(e) = self.engine.clone() else {
+            return Ok(());
+        };
+        let sibling = self.targets.sibling();
+        let sib = sibling.as_ref().map(|(a, b)| (a.as_str(), b.as_str()));
+        let (set, source) = baseline::runtime_baseline(
+            &e.client,
+            &e.info,
+            self.kernel.as_mut(),
+            events,
+            sib,
+            self.arch,
+        )
+        .await?;
+        self.baseline = set;
+        self.baseline_source = Some(source);
+        Ok(())
+    }
+
+    /// Watches the engine's container parent and every target's cgroup path, and starts
+    /// tracing the instances running now.
+    fn attach(&mut self) -> Result<(), RecordError> {
+        if let Some(e) = &self.engine {
+            if let Some(parent) = self.targets.container_parent(&e.info.cgroup_driver) {
+                if !self.kernel.watch_parent(&parent)? {
+                    display::warn(&format!(
+                        "too many cgroup parents to watch; {parent} is not"
+                    ));
+                }
+            }
+        }
+        for i in 0..self.targets.len() {
+            self.targets
+                .attach(i, self.kernel.as_mut(), self.cgroups.as_ref())?;
+        }
+        let n = self.targets.len();
+        let (verb, end) = match self.cfg.mode {
+            Mode::Daemon { .. } => return Ok(()),
+            Mode::Check => ("checking", "report what their profiles refuse".to_string()),
+            Mode::Record | Mode::Run => (
+                "recording",
+                format!("write the profile{}", if n == 1 { "" } else { "s" }),
+            ),
+        };
+        let names: Vec<&str> = self.targets.iter().map(|t| t.label()).collect();
+        display::say(&format!(
+            "{verb} {n} target{}: {} (Ctrl-C or SIGTERM to stop and {end})",
+            if n == 1 { "" } else { "s" },
+            names.join(", "),
+        ));
+        Ok(())
+    }
+
+    /// Adds a target (the daemon's `add`): resolved now, traced from now (or its creation).
+    pub async fn add_target(&mut self, spec: TargetSpec) -> Result<usize, RecordError> {
+        let docker = self.engine.as_ref().map(|e| (&e.client, &e.info));
+        let t = resolve(&spec, None, self.cfg.wait, self.cgroups.as_ref(), docker).await?;
+        let i = self.targets.push(t);
+        self.targets
+            .attach(i, self.kernel.as_mut(), self.cgroups.as_ref())?;
+        Ok(i)
+    }
+
+    /// Resolves a saved target again and takes it up (the daemon's restart).
+    pub async fn restore_target(
+        &mut self,
+        saved: super::targets::Snapshot,
+    ) -> Result<usize, RecordError> {
+        let current = match (&self.engine, saved.active) {
+            (Some(e), true) => {
+                let spec = TargetSpec::Container(saved.name.clone());
+                let docker = Some((&e.client, &e.info));
+                Some(resolve(&spec, None, true, self.cgroups.as_ref(), docker).await?)
+            }
+            _ => None,
+        };
+        let i =
+            self.targets
+                .restore(saved, current, self.kernel.as_mut(), self.cgroups.as_ref())?;
+        self.show_notes();
+        Ok(i)
+    }
+
+    /// After restoring: cgroups the kernel adopted while nobody listened, and not ours, are
+    /// claimed from the engine's events or dropped after the usual delay.
+    pub fn adopt_orphans(&mut self) -> Result<(), RecordError> {
+        self.targets
+            .adopt_orphans(Instant::now(), self.kernel.as_ref())
+    }
+
+    /// Stops recording target `i` (the daemon's `remove`).
+    pub fn remove_target(&mut self, i: usize) -> Result<(), RecordError> {
+        self.targets.retire(i, self.kernel.as_mut())
+    }
+
+    pub fn add_selectors(
+        &mut self,
+        s: impl IntoIterator<Item = crate::target::selector::Selector>,
+    ) {
+        self.targets.add_selectors(s);
+    }
+
+    /// Keeps the syscall programs attached while there is anything to record (an active
+    /// target, a selector for containers to come, or `busy`), and detaches them otherwise.
+    /// Returns whether that changed.
+    pub fn sync_hooks(&mut self, busy: bool) -> Result<Option<bool>, RecordError> {
+        let busy =
+            busy || !self.targets.selectors().is_empty() || self.targets.iter().any(|t| t.active());
+        if busy == self.kernel.hooked() {
+            return Ok(None);
+        }
+        self.kernel.set_hooks(busy)?;
+        Ok(Some(busy))
+    }
+
+    /// Everything target `i` learned.
+    pub fn learned(&self, i: usize) -> Result<Learned, RecordError> {
+        self.targets.learned(i, self.kernel.as_ref())
+    }
+
+    /// What target `i`'s profile allows, and what it learned.
+    pub fn compose(&self, i: usize) -> Result<(Learned, Composition), RecordError> {
+        let learned = self.learned(i)?;
+        let none = Learned::default();
+        let baseline = if self.targets.get(i).is_container() {
+            &self.baseline
+        } else {
+            &none
+        };
+        let c = compose(
+            self.arch,
+            &learned,
+            baseline,
+            ComposeOptions {
+                include_refused: self.cfg.include_refused,
+                include_setup: self.cfg.mode.includes_setup(),
+                args: self.cfg.profile.args,
+            },
+        );
+        Ok((learned, c))
+    }
+
+    /// Target `i`'s profile as `format` documents.
+    pub fn render(
+        &self,
+        i: usize,
+        format: crate::profile::formats::Format,
+        complain: bool,
+    ) -> Result<(Learned, Composition, Rendered), RecordError> {
+        let (learned, c) = self.compose(i)?;
+        let profile = Profile::from_composition(&c, complain);
+        let r = Rendered::new(format, self.arch, self.targets.get(i).label(), &profile);
+        Ok((learned, c, r))
+    }
+
+    /// Writes the profile of every target that ran; returns the files written.
+    pub fn write_profiles(&self) -> Result<Vec<std::path::PathBuf>, RecordError> {
+        let mut written = Vec::new();
+        if !self.cfg.mode.writes_profiles() {
+            return Ok(written);
+        }
+        for i in 0..self.targets.len() {
+            if self.targets.get(i).has_instance() {
+                written.extend(self.write_profile(i)?.1);
+            }
+        }
+        Ok(written)
+    }
+
+    /// Writes target `i`'s profile; returns what it learned and the files written.
+    pub fn write_profile(
+        &self,
+        i: usize,
+    ) -> Result<((Learned, Composition), Vec<std::path::PathBuf>), RecordError> {
+        let p = self.cfg.profile;
+        let (learned, c, r) = self.render(i, p.format, p.complain)?;
+        let written = sink::write(self.targets.get(i).output(), &r)?;
+        Ok(((learned, c), written))
+    }
+
+    /// One event from the kernel's ring buffer.
+    pub fn on_event(&mut self, ev: tracer_common::Event) -> Result<(), RecordError> {
+        let r = self.targets.on_event(
+            ev,
+            Instant::now(),
+            self.kernel.as_mut(),
+            self.cgroups.as_ref(),
+        );
+        self.show_notes();
+        r
+    }
+
+    /// A container was created: a selector may take it in, and targets that want it follow it.
+    fn on_created(
+        &mut self,
+        id: &str,
+        name: &str,
+        labels: &std::collections::HashMap<String, String>,
+    ) -> Result<(), RecordError> {
+        let Some(driver) = self.engine.as_ref().map(|e| e.info.cgroup_driver.clone()) else {
+            return Ok(());
+        };
+        self.targets.select(name, labels);
+        let r = self.targets.on_created(
+            id,
+            name,
+            &driver,
+            self.kernel.as_mut(),
+            self.cgroups.as_ref(),
+        );
+        self.show_notes();
+        r
+    }
+
+    /// Saves what was learned through `driver`; a failure is a warning, and the next
+    /// checkpoint tries again.
+    fn checkpoint<D: Driver>(&mut self, driver: &mut D) {
+        if let Err(e) = driver.checkpoint(self) {
+            display::warn(&format!("checkpoint failed (tried again later): {e}"));
+            self.targets.mark_dirty();
+        }
+    }
+
+    /// The event loop, until Ctrl-C, SIGTERM, a hang-up (except the daemon's), `--duration`
+    /// or `stop`.
+    pub async fn run<D: Driver>(
+        &mut self,
+        events: EventReader,
+        stop: impl Future<Output = ()>,
+        driver: &mut D,
+    ) -> Result<(), RecordError> {
+        tokio::pin!(stop);
+        // SAFETY: the ring buffer's fd is owned by `events`, which the AsyncFd owns and keeps
+        // open until it is deregistered (into_inner below), as register requires.
+        let mut events = unsafe { AsyncFd::register(events) }
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        let mut sigterm = signal(SignalKind::terminate())?;
+        let mut sigint = signal(SignalKind::interrupt())?;
+        // A dropped SSH session must not lose the recording either; under `nohup` (SIGHUP
+        // ignored) a hang-up stays ignored.
+        let mut sighup = if signal_ignored(libc::SIGHUP) {
+            None
+        } else {
+            Some(signal(SignalKind::hangup())?)
+        };
+        let deadline = self.cfg.duration.map(|d| tokio::time::Instant::now() + d);
+        let mut checkpoint = tokio::time::interval(self.cfg.checkpoint);
+        checkpoint.tick().await;
+        let mut expiry = tokio::time::interval(Duration::from_secs(2));
+        let mut lifecycle = self.engine.as_ref().map(|e| Box::pin(e.client.lifecycle()));
+        if self.cfg.restart {
+            self.restart_containers();
+        }
+        loop {
+            let sleep_until = async {
+                match deadline {
+                    Some(d) => tokio::time::sleep_until(d).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                guard = events.readable_mut() => {
+                    let mut guard = guard?;
+                    while let Some(ev) = guard.get_inner_mut().pop() {
+                        self.on_event(ev)?;
+                    }
+                    guard.clear_ready();
+                }
+                ev = async {
+                    match lifecycle.as_mut() {
+                        Some(s) => s.next().await,
+                        None => std::future::pending().await,
+                    }
+                } => {
+                    match ev {
+                        Some(Ok(ev)) if ev.action == "create" => {
+                            self.on_created(&ev.id, &ev.name, &ev.labels)?;
+                        }
+                        Some(Ok(_)) => {}
+                        Some(Err(e)) => {
+                            display::warn(&format!("Docker events: {e}; reconnecting"));
+                            lifecycle = None;
+                        }
+                        None => lifecycle = None,
+                    }
+                }
+                _ = expiry.tick() => {
+                    self.targets.expire_provisional(Instant::now(), self.kernel.as_mut())?;
+                    // Lost the event stream (dockerd restarted?): subscribe again. Restarts in
+                    // the gap are still followed by the kernel; re-creations resume from here.
+                    if lifecycle.is_none() {
+                        lifecycle = self.engine.as_ref().map(|e| Box::pin(e.client.lifecycle()));
+                    }
+                }
+                _ = checkpoint.tick() => {
+                    if self.targets.take_dirty() {
+                        self.checkpoint(driver);
+                    }
+                }
+                req = driver.next_request() => {
+                    match req {
+                        Some(req) => driver.on_request(self, req).await,
+                        None => break,
+                    }
+                }
+                _ = sigint.recv() => break,
+                _ = sigterm.recv() => break,
+                _ = async {
+                    match sighup.as_mut() {
+                        Some(s) => { s.recv().await; }
+                        None => std::future::pending().await,
+                    }
+                } => {
+                    if self.cfg.mode.ends_on_hangup() {
+                        break;
+                    }
+                    self.checkpoint(driver);
+                }
+                _ = sleep_until => break,
+                _ = &mut stop => break,
+            }
+        }
+        // Whatever is still queued is only live display; the maps hold the data.
+        let mut inner = events.into_inner();
+        while let Some(ev) = inner.pop() {
+            self.on_event(ev)?;
+        }
+        Ok(())
+    }
+
+    /// `--restart`: restarts every container target once, in the background.
+    fn restart_containers(&self) {
+        let Some(e) = &self.engine else {
+            return;
+        };
+        let ids: Vec<(String, String)> = self
+            .targets
+            .iter()
+            .filter_map(|t| Some((t.container_id()?.to_string(), t.label().to_string())))
+            .collect();
+        let client = e.client.clone();
+        tokio::spawn(async move {
+            for (id, label) in ids {
+                if let Err(e) = client.restart(&id).await {
+                    display::warn(&format!("restarting {label}: {e}"));
+                }
+            }
+        });
+    }
+
+    /// Whether target `i`'s profile includes the runtime's baseline.
+    pub fn baseline_used(&self, i: usize) -> bool {
+        self.baseline_source.is_some() && self.targets.get(i).is_container()
+    }
+
+    /// The daemon's checkpoint: every target as saved state.
+    pub fn snapshot(&self) -> Result<Vec<super::targets::Snapshot>, RecordError> {
+        self.targets.snapshot(self.kernel.as_ref())
+    }
+
+    /// The target named `name` (see [`Targets::find`]).
+    pub fn find(&self, name: &str) -> Option<usize> {
+        self.targets.find(name)
+    }
+
+    /// The target at `i`.
+    pub fn target(&self, i: usize) -> &Target {
+        self.targets.get(i)
+    }
+}
+
+/// Whether `sig` is ignored (SIG_IGN) in this process, as `nohup` leaves SIGHUP.
+fn signal_ignored(sig: libc::c_int) -> bool {
+    // SAFETY: sigaction(2) with a null new action only reads the current one into `old`.
+    unsafe {
+        let mut old: libc::sigaction = std::mem::zeroed();
+        libc::sigaction(sig, std::ptr::null(), &mut old) == 0 && old.sa_sigaction == libc::SIG_IGN
+    }
+}

@@ -1,0 +1,135 @@
+//! Where what a session learned goes: profile documents and their side files, written
+//! atomically ([`write`] is the one function that writes a profile and returns every path it
+//! wrote), and what a session ends with ([`Summary`]).
+
+use std::path::{Path, PathBuf};
+
+use super::{config::Output, RecordError};
+use crate::{
+    output,
+    profile::formats::{self, Format, Profile},
+    syscalls::Arch,
+};
+
+/// A profile rendered for one format: its document and, for Kubernetes, the plain Docker
+/// JSON kubelet's `seccomp/` directory takes (through containerd or CRI-O).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Rendered {
+    pub doc: serde_json::Value,
+    pub kubelet: Option<serde_json::Value>,
+}
+
+impl Rendered {
+    /// `profile` as `format` documents; `label` names the Kubernetes resource.
+    pub fn new(format: Format, arch: Arch, label: &str, profile: &Profile) -> Self {
+        Self {
+            doc: formats::render(format, arch, label, profile),
+            kubelet: (format == Format::Kubernetes)
+                .then(|| formats::render(Format::Docker, arch, label, profile)),
+        }
+    }
+}
+
+/// `web.json` -> `web.kubelet.json`
+pub fn kubelet_path(output: &Path) -> PathBuf {
+    let stem = output
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    output.with_file_name(format!("{stem}.kubelet.json"))
+}
+
+/// Writes the documents of `r` at `path` (side files next to it); returns the paths written.
+pub fn write(path: &Path, r: &Rendered) -> Result<Vec<PathBuf>, RecordError> {
+    write_json(path, &r.doc)?;
+    let mut written = vec![path.to_path_buf()];
+    if let Some(k) = &r.kubelet {
+        let side = kubelet_path(path);
+        write_json(&side, k)?;
+        written.push(side);
+    }
+    Ok(written)
+}
+
+/// The paths [`write`] would write for `format` at `path`.
+pub fn paths(format: Format, path: &Path) -> Vec<PathBuf> {
+    let mut v = vec![path.to_path_buf()];
+    if format == Format::Kubernetes {
+        v.push(kubelet_path(path));
+    }
+    v
+}
+
+/// Pretty JSON with a final newline, written atomically.
+pub fn write_json(path: &Path, doc: &serde_json::Value) -> Result<(), RecordError> {
+    let mut text = serde_json::to_vec_pretty(doc).map_err(std::io::Error::other)?;
+    text.push(b'\n');
+    output::write_atomic(path, &text)?;
+    Ok(())
+}
+
+/// Where the profile of target `label` goes, one of `count` targets.
+pub fn output_for(output: &Output, label: &str, count: usize) -> PathBuf {
+    let file = format!("{label}.json");
+    match output {
+        Output::Default => PathBuf::from(file),
+        Output::Path(p) if count == 1 && !p.is_dir() => p.clone(),
+        Output::Path(p) => p.join(file),
+    }
+}
+
+/// The end of a session.
+#[derive(Debug, Default)]
+pub struct Summary {
+    /// What to print.
+    pub text: String,
+    /// Targets that never ran while recording, so have no profile.
+    pub missing: Vec<String>,
+    /// Files written.
+    pub written: Vec<PathBuf>,
+    /// Distinct calls refused (all targets), for `check`'s exit status.
+    pub refusals: usize,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kubernetes_writes_its_kubelet_copy_and_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("web.json");
+        let profile = Profile {
+            allowed: ["read".to_string()].into(),
+            ..Default::default()
+        };
+        let r = Rendered::new(Format::Kubernetes, Arch::X86_64, "web", &profile);
+        let written = write(&p, &r).unwrap();
+        assert_eq!(written, paths(Format::Kubernetes, &p));
+        assert_eq!(written[1], dir.path().join("web.kubelet.json"));
+        let kubelet: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&written[1]).unwrap()).unwrap();
+        assert_eq!(kubelet["defaultAction"], "SCMP_ACT_ERRNO");
+        let docker = Rendered::new(Format::Docker, Arch::X86_64, "web", &profile);
+        assert_eq!(write(&p, &docker).unwrap(), vec![p]);
+    }
+
+    #[test]
+    fn outputs_are_a_file_for_one_target_a_directory_for_several() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(
+            output_for(&Output::Default, "web", 1),
+            PathBuf::from("web.json")
+        );
+        let file = dir.path().join("p.json");
+        assert_eq!(output_for(&Output::Path(file.clone()), "web", 1), file);
+        assert_eq!(
+            output_for(&Output::Path(dir.path().into()), "web", 1),
+            dir.path().join("web.json")
+        );
+        assert_eq!(
+            output_for(&Output::Path(file.clone()), "web", 2),
+            file.join("web.json")
+        );
+    }
+}

@@ -1,0 +1,97 @@
+//! The session of `record`, `run` and `check` on its own: [`Profiles`], its driver, rewrites
+//! the profiles at checkpoints and takes no requests; [`record`] runs the whole session and
+//! ends it with its profiles and summary.
+
+use std::future::Future;
+
+use super::{
+    config::Mode,
+    display,
+    session::{Driver, Session},
+    Config, RecordError, Summary,
+};
+use crate::{
+    bpf::Tracer,
+    report::{self, Startup, TargetReport},
+};
+
+/// The driver of `record`, `run` and `check`: no requests; checkpoints rewrite the profiles.
+pub struct Profiles;
+
+impl Driver for Profiles {
+    type Request = ();
+    async fn next_request(&mut self) -> Option<()> {
+        std::future::pending().await
+    }
+    async fn on_request(&mut self, _: &mut Session, _: ()) {}
+    fn checkpoint(&mut self, session: &Session) -> Result<(), RecordError> {
+        session.write_profiles().map(|_| ())
+    }
+}
+
+/// Runs a whole `record`, `check` or `run` session with a freshly loaded set of kernel
+/// programs; tells `ready` once every target is traced and stops when `stop` completes (`run`
+/// starts its command only once it is watched, and stops when it exits).
+pub async fn record(
+    cfg: Config,
+    ready: Option<tokio::sync::oneshot::Sender<()>>,
+    stop: impl Future<Output = ()>,
+) -> Result<Summary, RecordError> {
+    let refusals = cfg.refusals;
+    let (mut session, events) =
+        Session::start(cfg, |layout| Ok(Tracer::load(layout, refusals)?)).await?;
+    if let Some(ready) = ready {
+        let _ = ready.send(());
+    }
+    session.run(events, stop, &mut Profiles).await?;
+    summary(&session)
+}
+
+/// Writes every profile (record, run) or reports refusals (check), and the summary.
+pub fn summary(session: &Session) -> Result<Summary, RecordError> {
+    let mut s = Summary {
+        text: String::from("\n"),
+        ..Default::default()
+    };
+    for i in 0..session.targets().len() {
+        let t = session.targets().get(i);
+        if !t.has_instance() {
+            s.text.push_str(&format!(
+                "{}: never seen running; no profile written\n",
+                t.label()
+            ));
+            s.missing.push(t.label().to_string());
+            continue;
+        }
+        if session.config().mode == Mode::Check {
+            let refused = display::refused_names(session.arch(), &session.learned(i)?);
+            s.text.push_str(&report::check_summary(t.label(), &refused));
+            s.refusals += refused.len();
+            continue;
+        }
+        // One composition for both, so the file and the summary agree.
+        let ((learned, c), written) = session.write_profile(i)?;
+        s.written.extend(written);
+        let refused = display::refused_names(session.arch(), &learned);
+        s.text.push_str(&report::target_summary(&TargetReport {
+            label: t.label(),
+            composition: &c,
+            refused: &refused,
+            include_refused: session.config().include_refused,
+            baseline_used: session.baseline_used(i),
+            startup: match (t.fresh(), t.restarts()) {
+                (0, 0) => Startup::Missed,
+                (0, restarts) => Startup::Restarted { restarts },
+                (fresh, restarts) => Startup::Observed {
+                    restarts: fresh + restarts,
+                },
+            },
+            is_container: t.is_container(),
+            output: t.output(),
+        }));
+    }
+    s.text
+        .push_str(&report::counters_summary(&session.counters()?));
+    s.text.push('\n');
+    Ok(s)
+}

@@ -1,0 +1,596 @@
+//! The targets of a session and their instances: naming them, tracking which cgroups are
+//! theirs in the kernel, adopting new instances (restarts, re-creation), folding old ones into
+//! user space, expiring provisional adoptions nobody claimed, taking in containers a selector
+//! matches. Every side effect goes through the [`Kernel`] and [`Cgroups`] seam; what should be
+//! shown live is queued as notes for the display.
+
+use std::{
+    collections::HashMap,
+    path::PathBuf,
+    time::{Duration, Instant, SystemTime},
+};
+
+use tracer_common::{event_kind, watch_tag, Event};
+
+use crate::record::{display, RecordError};
+
+mod resolve;
+mod saved;
+#[cfg(test)]
+mod tests;
+
+use crate::{
+    kernel::{Cgroups, Kernel},
+    profile::{Learned, SyscallSet},
+    syscalls::Arch,
+    target::{cgroup, selector::Selector, TargetSpec},
+};
+pub use resolve::resolve;
+pub use saved::{epoch_secs, Snapshot};
+
+/// How long a cgroup adopted under a watched parent is traced while waiting for the engine to
+/// say whose it is.
+pub const PROVISIONAL_FOR: Duration = Duration::from_secs(10);
+
+/// One thing being recorded, across all its instances (cgroups).
+#[derive(Clone, Debug)]
+pub struct Target {
+    label: String,
+    spec: TargetSpec,
+    output: PathBuf,
+    /// Current container id (container targets).
+    container_id: Option<String>,
+    /// Current cgroup path, relative to the cgroup2 root (watched for re-creation).
+    path: Option<String>,
+    /// Cgroups of this target present in the kernel's TARGETS map.
+    live: Vec<u64>,
+    /// What instances no longer in the map recorded.
+    folded: Learned,
+    /// For the live display: already shown.
+    shown: SyscallSet,
+    shown_refused: SyscallSet,
+    /// Instances traced from creation: new containers (or cgroups), and restarts of ones
+    /// already seen running.
+    fresh: u32,
+    restarts: u32,
+    /// Container ids seen running, to tell a restart from a new container.
+    known_ids: Vec<String>,
+    /// False once removed (the daemon's `remove`); its index stays, as watch tags use it.
+    active: bool,
+    /// The last first sighting, and when.
+    last_new: Option<(String, SystemTime)>,
+    /// First sightings reported by the kernel.
+    events: u64,
+}
+
+impl Target {
+    /// A target with nothing learned and no instance yet.
+    pub fn new(spec: TargetSpec, label: String) -> Self {
+        Self {
+            label,
+            spec,
+            output: PathBuf::new(),
+            container_id: None,
+            path: None,
+            live: Vec::new(),
+            folded: Learned::default(),
+            shown: SyscallSet::default(),
+            shown_refused: SyscallSet::default(),
+            fresh: 0,
+            restarts: 0,
+            known_ids: Vec::new(),
+            active: true,
+            last_new: None,
+            events: 0,
+        }
+    }
+
+    /// A container target whose current instance is `id` at cgroup `path`; `running` when it
+    /// was seen running (so a later instance of the same id is a restart).
+    pub fn with_container(mut self, name: String, id: String, path: String, running: bool) -> Self {
+        self.label = name;
+        if running {
+            self.known_ids.push(id.clone());
+        }
+        self.container_id = Some(id);
+        self.path = Some(path);
+        self
+    }
+
+    /// A target at cgroup `path`.
+    pub fn with_path(mut self, path: String) -> Self {
+        self.path = Some(path);
+        self
+    }
+
+    pub fn label(&self) -> &str {
+        &self.label
+    }
+    pub fn spec(&self) -> &TargetSpec {
+        &self.spec
+    }
+    pub fn output(&self) -> &std::path::Path {
+        &self.output
+    }
+    pub fn container_id(&self) -> Option<&str> {
+        self.container_id.as_deref()
+    }
+    pub fn path(&self) -> Option<&str> {
+        self.path.as_deref()
+    }
+    pub fn live(&self) -> &[u64] {
+        &self.live
+    }
+    pub fn active(&self) -> bool {
+        self.active
+    }
+    pub fn restarts(&self) -> u32 {
+        self.restarts
+    }
+    pub fn fresh(&self) -> u32 {
+        self.fresh
+    }
+    pub fn events(&self) -> u64 {
+        self.events
+    }
+    pub fn last_new(&self) -> Option<&(String, SystemTime)> {
+        self.last_new.as_ref()
+    }
+    pub fn is_container(&self) -> bool {
+        matches!(self.spec, TargetSpec::Container(_))
+    }
+    /// Whether it ran while recorded: an instance traced now, or one traced and gone.
+    pub fn has_instance(&self) -> bool {
+        !self.live.is_empty() || self.fresh + self.restarts > 0
+    }
+}
+
+/// The name a target is shown and its file named by.
+pub fn label_of(spec: &TargetSpec) -> String {
+    match spec {
+        TargetSpec::Container(n) => n.clone(),
+        TargetSpec::Cgroup(p) => p
+            .trim_end_matches('/')
+            .rsplit('/')
+            .next()
+            .filter(|s| !s.is_empty())
+            .unwrap_or("root")
+            .to_string(),
+        TargetSpec::Pid(p) => format!("pid-{p}"),
+    }
+}
+
+/// Every target of a session, the kernel cgroups that are theirs and those adopted
+/// provisionally. Target indexes are stable (watch tags use them).
+pub struct Targets {
+    arch: Arch,
+    list: Vec<Target>,
+    by_cgroup: HashMap<u64, usize>,
+    /// Cgroups adopted under a watched parent whose owner is not known yet, and since when.
+    provisional: HashMap<u64, Instant>,
+    /// Name patterns and label selectors: matching containers created later become targets.
+    selectors: Vec<Selector>,
+    /// Show first sightings (not in `check`, which shows refusals only).
+    show_seen: bool,
+    /// Something changed since the last checkpoint.
+    dirty: bool,
+    /// Lines for the live display, in order.
+    notes: Vec<String>,
+}
+
+impl Targets {
+    pub fn new(arch: Arch, show_seen: bool) -> Self {
+        Self {
+            arch,
+            list: Vec::new(),
+            by_cgroup: HashMap::new(),
+            provisional: HashMap::new(),
+            selectors: Vec::new(),
+            show_seen,
+            dirty: false,
+            notes: Vec::new(),
+        }
+    }
+
+    pub fn push(&mut self, t: Target) -> usize {
+        self.list.push(t);
+        self.dirty = true;
+        self.list.len() - 1
+    }
+
+    pub fn get(&self, i: usize) -> &Target {
+        &self.list[i]
+    }
+    pub fn iter(&self) -> impl Iterator<Item = &Target> {
+        self.list.iter()
+    }
+    pub fn len(&self) -> usize {
+        self.list.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+    /// Which target cgroup `id` belongs to.
+    pub fn owner(&self, id: u64) -> Option<usize> {
+        self.by_cgroup.get(&id).copied()
+    }
+    pub fn is_provisional(&self, id: u64) -> bool {
+        self.provisional.contains_key(&id)
+    }
+    pub fn selectors(&self) -> &[Selector] {
+        &self.selectors
+    }
+    pub fn add_selectors(&mut self, s: impl IntoIterator<Item = Selector>) {
+        self.selectors.extend(s);
+        self.dirty = true;
+    }
+    /// Whether anything changed since the last call.
+    pub fn take_dirty(&mut self) -> bool {
+        std::mem::take(&mut self.dirty)
+    }
+    pub fn mark_dirty(&mut self) {
+        self.dirty = true;
+    }
+    /// The lines queued for the live display since the last call.
+    pub fn take_notes(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.notes)
+    }
+    fn note(&mut self, line: String) {
+        self.notes.push(line);
+    }
+
+    /// Sets where each target's profile goes, as `output_for(label, count)` says.
+    pub fn set_outputs(&mut self, output_for: impl Fn(&str, usize) -> PathBuf) {
+        let n = self.list.len();
+        for t in &mut self.list {
+            t.output = output_for(&t.label, n);
+        }
+    }
+
+    /// The active target named `name` (or whose container id starts with it, 4 characters at
+    /// least), else the last removed one (which can still be exported).
+    pub fn find(&self, name: &str) -> Option<usize> {
+        let matches = |t: &Target| {
+            t.label == name
+                || t.container_id
+                    .as_deref()
+                    .is_some_and(|id| name.len() >= 4 && id.starts_with(name))
+        };
+        self.list
+            .iter()
+            .position(|t| t.active && matches(t))
+            .or_else(|| self.list.iter().rposition(matches))
+    }
+
+    /// A (container id, cgroup path) pair of a target, to derive other containers' paths.
+    pub fn sibling(&self) -> Option<(String, String)> {
+        self.list.iter().find_map(|t| {
+            let id = t.container_id.as_ref()?;
+            let path = t.path.as_ref()?;
+            path.contains(id.as_str())
+                .then(|| (id.clone(), path.clone()))
+        })
+    }
+
+    /// Where the engine puts container `id`'s cgroup, with cgroup driver `driver`.
+    pub fn container_path(&self, id: &str, driver: &str) -> String {
+        let sibling = self.sibling();
+        let sib = sibling.as_ref().map(|(a, b)| (a.as_str(), b.as_str()));
+        cgroup::container_path(id, sib, driver)
+    }
+
+    /// Where the engine puts container cgroups (e.g. `/docker`).
+    pub fn container_parent(&self, driver: &str) -> Option<String> {
+        let probe = self.container_path("0", driver);
+        let (parent, _) = probe.rsplit_once('/')?;
+        (!parent.is_empty()).then(|| parent.to_string())
+    }
+
+    /// Everything target `i` learned: folded instances and live ones.
+    pub fn learned(&self, i: usize, k: &dyn Kernel) -> Result<Learned, RecordError> {
+        let t = &self.list[i];
+        let mut l = t.folded.clone();
+        let keys = k.args(&t.live)?;
+        for &id in &t.live {
+            if let Some(r) = k.record(id)? {
+                let mine = keys.iter().filter(|k| k.cgroup_id == id).copied();
+                l.merge(&Learned::from_kernel(&r, mine));
+            }
+        }
+        Ok(l)
+    }
+
+    /// Watches target `i`'s cgroup path and traces the instance running now, if any.
+    pub fn attach(
+        &mut self,
+        i: usize,
+        k: &mut dyn Kernel,
+        cg: &dyn Cgroups,
+    ) -> Result<(), RecordError> {
+        let Some(path) = self.list[i].path.clone() else {
+            return Ok(());
+        };
+        // Watch first, so an instance created between the two steps is not missed.
+        k.watch(&path, i as u32)?;
+        if let Ok(cgroup::CgroupId(id)) = cg.id_of(&path) {
+            self.track(i, id, k)?;
+            // Nothing runs in it yet: whatever will is traced from its first syscall.
+            if cg.is_empty(&path) {
+                self.list[i].fresh += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// Cgroup `id` is target `i`'s: traced in the kernel, no longer provisional.
+    pub fn track(&mut self, i: usize, id: u64, k: &mut dyn Kernel) -> Result<(), RecordError> {
+        self.provisional.remove(&id);
+        k.add_cgroup(id)?;
+        self.by_cgroup.insert(id, i);
+        if !self.list[i].live.contains(&id) {
+            self.list[i].live.push(id);
+        }
+        Ok(())
+    }
+
+    /// Folds the instances of target `i` other than `keep` into user space and drops them from
+    /// the kernel map, which keeps the map bounded across many restarts.
+    pub fn fold_old(&mut self, i: usize, keep: u64, k: &mut dyn Kernel) -> Result<(), RecordError> {
+        let old: Vec<u64> = self.list[i]
+            .live
+            .iter()
+            .copied()
+            .filter(|&id| id != keep)
+            .collect();
+        for id in old {
+            if let Some(l) = k.learned(id)? {
+                self.list[i].folded.merge(&l);
+            }
+            k.remove_cgroup(id)?;
+            self.by_cgroup.remove(&id);
+            self.list[i].live.retain(|&x| x != id);
+            self.dirty = true;
+        }
+        Ok(())
+    }
+
+    /// Target `i` has a new instance, cgroup `id`, traced since its creation.
+    pub fn adopt(&mut self, i: usize, id: u64, k: &mut dyn Kernel) -> Result<(), RecordError> {
+        let was_provisional = self.provisional.remove(&id).is_some();
+        self.track(i, id, k)?;
+        self.fold_old(i, id, k)?;
+        self.dirty = true;
+        let t = &mut self.list[i];
+        match t.container_id.clone() {
+            Some(cid) if t.known_ids.contains(&cid) => t.restarts += 1,
+            Some(cid) => {
+                t.known_ids.push(cid);
+                t.fresh += 1;
+            }
+            None => t.fresh += 1,
+        }
+        let line = format!(
+            "{}: new instance (cgroup {id}), traced from its first syscall",
+            t.label
+        );
+        self.note(line);
+        if was_provisional {
+            // Its first sightings came while nobody owned it: show them now.
+            if let Some(r) = k.record(id)? {
+                for nr in SyscallSet::from_bits(&r.native.allowed).iter() {
+                    if self.list[i].shown.insert(nr) && self.show_seen {
+                        let line = format!(
+                            "{}  {}",
+                            self.list[i].label,
+                            display::call_name(self.arch, nr, false)
+                        );
+                        self.note(line);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The active container target whose current container id names cgroup `id` (a child of
+    /// a watched parent).
+    pub fn owner_of(&self, id: u64, k: &dyn Kernel, cg: &dyn Cgroups) -> Option<usize> {
+        let leaf = k
+            .parents()
+            .iter()
+            .find_map(|parent| cg.child_named(parent, id))?;
+        self.list.iter().position(|t| {
+            t.active
+                && t.is_container()
+                && !t.live.contains(&id)
+                && t.container_id.as_deref().is_some_and(|c| leaf.contains(c))
+        })
+    }
+
+    /// A cgroup the kernel adopted under a watched parent: ours if a target claims it, else
+    /// traced provisionally from `now`.
+    pub fn provisional_from(
+        &mut self,
+        id: u64,
+        now: Instant,
+        k: &mut dyn Kernel,
+        cg: &dyn Cgroups,
+    ) -> Result<(), RecordError> {
+        match self.owner_of(id, k, cg) {
+            Some(i) => self.adopt(i, id, k),
+            None => {
+                self.provisional.entry(id).or_insert(now);
+                Ok(())
+            }
+        }
+    }
+
+    /// Stops tracing provisional cgroups nobody claimed within [`PROVISIONAL_FOR`] of `now`.
+    pub fn expire_provisional(
+        &mut self,
+        now: Instant,
+        k: &mut dyn Kernel,
+    ) -> Result<(), RecordError> {
+        let stale: Vec<u64> = self
+            .provisional
+            .iter()
+            .filter(|(_, &since)| now.saturating_duration_since(since) > PROVISIONAL_FOR)
+            .map(|(&id, _)| id)
+            .collect();
+        for id in stale {
+            self.provisional.remove(&id);
+            k.remove_cgroup(id)?;
+        }
+        Ok(())
+    }
+
+    /// One event from the kernel's ring buffer.
+    pub fn on_event(
+        &mut self,
+        ev: Event,
+        now: Instant,
+        k: &mut dyn Kernel,
+        cg: &dyn Cgroups,
+    ) -> Result<(), RecordError> {
+        match ev.kind {
+            event_kind::ADOPTED if ev.value == watch_tag::PARENT => {
+                self.provisional_from(ev.cgroup_id, now, k, cg)?;
+            }
+            event_kind::ADOPTED => {
+                let i = ev.value as usize;
+                if i < self.list.len() {
+                    self.adopt(i, ev.cgroup_id, k)?;
+                }
+            }
+            event_kind::SEEN
+            | event_kind::REFUSED
+            | event_kind::SEEN_COMPAT
+            | event_kind::REFUSED_COMPAT => self.on_sighting(ev),
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// A first sighting (or refusal) in a cgroup of ours: counted and shown once.
+    fn on_sighting(&mut self, ev: Event) {
+        let Some(&i) = self.by_cgroup.get(&ev.cgroup_id) else {
+            return;
+        };
+        self.dirty = true;
+        let compat = matches!(
+            ev.kind,
+            event_kind::SEEN_COMPAT | event_kind::REFUSED_COMPAT
+        );
+        let seen = matches!(ev.kind, event_kind::SEEN | event_kind::SEEN_COMPAT);
+        let table = if compat {
+            self.arch.compat()
+        } else {
+            Some(self.arch)
+        };
+        let name = table.and_then(|a| a.name(ev.value));
+        let shown = display::call_name(self.arch, ev.value, compat);
+        let show_seen = self.show_seen;
+        let t = &mut self.list[i];
+        if seen {
+            t.events += 1;
+            t.last_new = Some((display::short_name(name, ev.value), SystemTime::now()));
+        }
+        // Compat numbers are kept apart from native ones in what was shown.
+        let key = ev.value | if compat { 1 << 31 } else { 0 };
+        let line = if seen {
+            (t.shown.insert(key) && show_seen).then(|| format!("{}  {shown}", t.label))
+        } else {
+            t.shown_refused.insert(key).then(|| {
+                let hint = name
+                    .map(crate::profile::advice::refusal_hint)
+                    .unwrap_or_default();
+                format!("{}  REFUSED {shown}: {hint}", t.label)
+            })
+        };
+        if let Some(line) = line {
+            self.note(line);
+        }
+    }
+
+    /// A container a selector matches becomes a target of its own (unless it is one already);
+    /// [`on_created`](Self::on_created) then follows it. Returns its index if it is new.
+    pub fn select(&mut self, name: &str, labels: &HashMap<String, String>) -> Option<usize> {
+        let selector = self.selectors.iter().find(|s| s.matches(name, labels))?;
+        let known = self
+            .list
+            .iter()
+            .any(|t| t.active && (t.label == name || t.spec == TargetSpec::Container(name.into())));
+        if known || name.is_empty() {
+            return None;
+        }
+        let line = format!("{name}: matches {}; recording it", selector.describe());
+        self.note(line);
+        Some(self.push(Target::new(TargetSpec::Container(name.into()), name.into())))
+    }
+
+    /// Container `id` was created with name `name`: the targets that want it follow it. Its
+    /// cgroup may already exist: adopted under the parent watch from its creation (so nothing
+    /// was missed), or, without that watch, started before this event (LATE).
+    pub fn on_created(
+        &mut self,
+        id: &str,
+        name: &str,
+        driver: &str,
+        k: &mut dyn Kernel,
+        cg: &dyn Cgroups,
+    ) -> Result<(), RecordError> {
+        for i in 0..self.list.len() {
+            let t = &self.list[i];
+            let TargetSpec::Container(wanted) = &t.spec else {
+                continue;
+            };
+            let matches = t.label == name || wanted == name || wanted == id;
+            if !t.active || !matches || t.container_id.as_deref() == Some(id) {
+                continue;
+            }
+            let path = self.container_path(id, driver);
+            k.watch(&path, i as u32)?;
+            let t = &mut self.list[i];
+            t.label = name.to_string();
+            t.container_id = Some(id.to_string());
+            t.path = Some(path.clone());
+            self.dirty = true;
+            self.note(format!(
+                "{name}: created as {}; following it",
+                &id[..id.len().min(12)]
+            ));
+            let claimed = self
+                .provisional
+                .keys()
+                .copied()
+                .find(|&c| self.owner_of(c, k, cg) == Some(i));
+            if let Some(c) = claimed {
+                self.adopt(i, c, k)?;
+                continue;
+            }
+            if let Ok(cgroup::CgroupId(c)) = cg.id_of(&path) {
+                if !self.by_cgroup.contains_key(&c) {
+                    self.note(format!("{name}: LATE: it started before its cgroup was watched; its first syscalls were missed"));
+                    self.track(i, c, k)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Stops recording target `i`; what it learned stays, for a later export.
+    pub fn retire(&mut self, i: usize, k: &mut dyn Kernel) -> Result<(), RecordError> {
+        let learned = self.learned(i, k)?;
+        self.list[i].folded = learned;
+        if let Some(path) = self.list[i].path.clone() {
+            k.unwatch(&path)?;
+        }
+        for id in std::mem::take(&mut self.list[i].live) {
+            k.remove_cgroup(id)?;
+            self.by_cgroup.remove(&id);
+        }
+        self.list[i].active = false;
+        self.dirty = true;
+        Ok(())
+    }
+}

@@ -1,0 +1,128 @@
+//! Targets as the daemon's state file keeps them, and taking them up again after a restart.
+
+use std::time::{Duration, Instant, SystemTime};
+
+use serde::{Deserialize, Serialize};
+
+use super::{Target, Targets};
+use crate::{
+    kernel::{Cgroups, Kernel},
+    profile::Learned,
+    record::RecordError,
+    target::{cgroup, TargetSpec},
+};
+
+/// One target as a daemon saves it. Removed targets are kept (inactive) so that target
+/// indexes, which the pinned watch map uses as tags, mean the same after a restart.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub name: String,
+    pub active: bool,
+    pub container_id: Option<String>,
+    pub path: Option<String>,
+    /// Cgroups traced at the checkpoint; still in the pinned map if the kernel kept recording.
+    pub live: Vec<u64>,
+    /// Everything learned up to the checkpoint, live cgroups included.
+    pub learned: Learned,
+    pub fresh: u32,
+    pub restarts: u32,
+    pub known_ids: Vec<String>,
+    /// Last first sighting and its time (seconds since the epoch).
+    pub last_new: Option<(String, u64)>,
+    pub events: u64,
+}
+
+/// Seconds since the Unix epoch.
+pub fn epoch_secs(t: SystemTime) -> u64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default()
+}
+
+impl Targets {
+    /// Every target as a daemon saves it, what the kernel holds for live cgroups included.
+    pub fn snapshot(&self, k: &dyn Kernel) -> Result<Vec<Snapshot>, RecordError> {
+        (0..self.list.len())
+            .map(|i| {
+                let t = &self.list[i];
+                Ok(Snapshot {
+                    name: t.label.clone(),
+                    active: t.active,
+                    container_id: t.container_id.clone(),
+                    path: t.path.clone(),
+                    live: t.live.clone(),
+                    learned: self.learned(i, k)?,
+                    fresh: t.fresh,
+                    restarts: t.restarts,
+                    known_ids: t.known_ids.clone(),
+                    last_new: t
+                        .last_new
+                        .as_ref()
+                        .map(|(n, at)| (n.clone(), epoch_secs(*at))),
+                    events: t.events,
+                })
+            })
+            .collect()
+    }
+
+    /// Takes up a saved target (`current`: as resolved now, for an active one): what it
+    /// learned, the cgroups the kernel kept tracing while nobody listened, its instance now.
+    pub fn restore(
+        &mut self,
+        saved: Snapshot,
+        current: Option<Target>,
+        k: &mut dyn Kernel,
+        cg: &dyn Cgroups,
+    ) -> Result<usize, RecordError> {
+        let spec = TargetSpec::Container(saved.name.clone());
+        let mut t = current.unwrap_or_else(|| Target::new(spec, saved.name.clone()));
+        t.active = saved.active;
+        t.folded = saved.learned;
+        t.fresh = saved.fresh;
+        t.restarts = saved.restarts;
+        t.known_ids = saved.known_ids;
+        t.events = saved.events;
+        t.last_new = saved
+            .last_new
+            .map(|(n, at)| (n, SystemTime::UNIX_EPOCH + Duration::from_secs(at)));
+        if t.container_id.is_none() {
+            t.container_id = saved.container_id;
+        }
+        if t.path.is_none() {
+            t.path = saved.path;
+        }
+        let i = self.push(t);
+        if !saved.active {
+            return Ok(i);
+        }
+        for id in saved.live {
+            if k.record(id)?.is_some() {
+                self.track(i, id, k)?;
+            }
+        }
+        self.attach(i, k, cg)?;
+        let current = self.list[i].path.as_deref().and_then(|p| cg.id_of(p).ok());
+        if let Some(cgroup::CgroupId(id)) = current {
+            self.fold_old(i, id, k)?;
+        }
+        let n = self.list[i].live.len();
+        let line = format!(
+            "{}: resumed ({n} cgroup{} traced)",
+            self.list[i].label,
+            if n == 1 { "" } else { "s" }
+        );
+        self.note(line);
+        Ok(i)
+    }
+
+    /// Cgroups in the kernel's map that no target owns (adopted while nobody listened):
+    /// provisional from `now`, to be claimed or dropped after the usual delay.
+    pub fn adopt_orphans(&mut self, now: Instant, k: &dyn Kernel) -> Result<(), RecordError> {
+        for id in k.cgroups()? {
+            if !self.by_cgroup.contains_key(&id) {
+                self.provisional.entry(id).or_insert(now);
+            }
+        }
+        Ok(())
+    }
+}

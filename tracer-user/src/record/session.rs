@@ -400,6 +400,30 @@ impl Session {
         r
     }
 
+    /// Asks the engine whose the provisional cgroups are, and follows those of targets (or
+    /// of containers a selector takes in) as if their creation had just been announced.
+    async fn claim_provisional(&mut self) -> Result<(), RecordError> {
+        let names = self
+            .targets
+            .provisional_names(self.kernel.as_ref(), self.cgroups.as_ref());
+        let Some(e) = self.engine.as_ref().filter(|_| !names.is_empty()) else {
+            return Ok(());
+        };
+        let containers = match e.client.list_all().await {
+            Ok(c) => c,
+            Err(err) => {
+                display::warn(&format!("asking Docker whose new cgroups are: {err}"));
+                return Ok(());
+            }
+        };
+        for (id, name, labels) in containers {
+            if names.iter().any(|(_, leaf)| leaf.contains(id.as_str())) {
+                self.on_created(&id, &name, &labels)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Saves what was learned through `driver`; a failure is a warning, and the next
     /// checkpoint tries again.
     fn checkpoint<D: Driver>(&mut self, driver: &mut D) {
@@ -473,6 +497,9 @@ impl Session {
                     }
                 }
                 _ = expiry.tick() => {
+                    // Their creation may have come while Docker's events were not heard (not
+                    // yet subscribed, reconnecting): ask Docker before dropping any.
+                    self.claim_provisional().await?;
                     self.targets.expire_provisional(Instant::now(), self.kernel.as_mut())?;
                     // Lost the event stream (dockerd restarted?): subscribe again. Restarts in
                     // the gap are still followed by the kernel; re-creations resume from here.

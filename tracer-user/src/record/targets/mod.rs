@@ -425,6 +425,19 @@ impl Targets {
         }
     }
 
+    /// The provisional cgroups and their names under the watched parents (a container's
+    /// cgroup is named after its id), for asking the engine whose they are.
+    pub fn provisional_names(&self, k: &dyn Kernel, cg: &dyn Cgroups) -> Vec<(u64, String)> {
+        let parents = k.parents();
+        self.provisional
+            .keys()
+            .filter_map(|&id| {
+                let name = parents.iter().find_map(|p| cg.child_named(p, id))?;
+                Some((id, name))
+            })
+            .collect()
+    }
+
     /// Stops tracing provisional cgroups nobody claimed within [`PROVISIONAL_FOR`] of `now`.
     pub fn expire_provisional(
         &mut self,

@@ -548,3 +548,22 @@ fn labels_come_from_what_was_named() {
     );
     assert_eq!(label_of(&TargetSpec::Pid(42)), "pid-42");
 }
+
+#[test]
+fn provisional_cgroups_are_named_for_asking_the_engine() {
+    let (mut ts, mut k, mut cg) = web();
+    cg.mkdir(&format!("/docker/{ID_B}"), 950, true);
+    k.adopt(950);
+    ts.on_event(
+        ev(event_kind::ADOPTED, 950, watch_tag::PARENT),
+        Instant::now(),
+        &mut k,
+        &cg,
+    )
+    .unwrap();
+    assert_eq!(ts.provisional_names(&k, &cg), [(950, ID_B.to_string())]);
+    // The engine says it is `web` (re-created): it is followed from its creation.
+    ts.on_created(ID_B, "web", "cgroupfs", &mut k, &cg).unwrap();
+    assert_eq!(ts.owner(950), Some(0));
+    assert!(ts.provisional_names(&k, &cg).is_empty());
+}

@@ -1,1 +1,19 @@
-//! Nothing here: the end-to-end tests are in tests/e2e.rs.
+//! The end-to-end harness: running the tracer and reading its profiles ([`harness`]), Docker
+//! containers and their clean-up ([`docker`]), host-side workloads ([`workloads`]) and a daemon
+//! under test ([`daemon`]). Everything is re-exported here; the tests are in `tests/`, one
+//! file per feature (see the README).
+
+pub mod daemon;
+pub mod docker;
+pub mod harness;
+pub mod workloads;
+
+pub use daemon::{target_status, Daemon, SYSCALL_LINKS};
+pub use docker::{
+    assert_running, assert_unseen_refused, bookworm, busybox, cleanup, docker, errno_under, ip_of,
+    rawcall_in_container, seccomp_opt, Cleanup,
+};
+pub use harness::{
+    allowed_names, nr, preflight, rules_for, sh, tracer, tracer_bin, unseen, workdir, Recording,
+};
+pub use workloads::{connect, http_get, probe_in_cgroup, redis_load, PROBE};

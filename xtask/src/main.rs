@@ -92,7 +92,8 @@ fn main() -> Result<()> {
             ]))?;
             let bin = root().join("target/debug/seccomp-tracer");
             let mut e2e = cargo();
-            e2e.args(["test", "--package", "e2e", "--test", "e2e", "--"]);
+            // Every test file of the e2e package (cargo runs their binaries one after another).
+            e2e.args(["test", "--package", "e2e", "--tests", "--"]);
             if let Some(f) = filter {
                 e2e.arg(f);
             }

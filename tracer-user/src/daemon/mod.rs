@@ -12,7 +12,6 @@ mod server;
 mod state;
 
 use std::{
-    os::unix::fs::PermissionsExt,
     path::{Path, PathBuf},
     time::Duration,
 };
@@ -44,6 +43,12 @@ pub enum DaemonError {
     },
     #[error("state file {path} is not readable state: {detail} (move it away to start afresh)")]
     BadState { path: PathBuf, detail: String },
+    #[error("{path} is unsafe for the daemon's files: {why}")]
+    Unsafe { path: PathBuf, why: String },
+    #[error("another daemon (pid {pid}) already uses the state directory {dir}")]
+    Locked { dir: PathBuf, pid: String },
+    #[error("{0} exists and is not a socket; refusing to remove it")]
+    NotASocket(PathBuf),
     #[error("bpffs is not mounted at /sys/fs/bpf and could not be mounted: {0}")]
     Bpffs(String),
 }
@@ -63,7 +68,8 @@ fn ensure_bpffs() -> Result<(), DaemonError> {
         return Ok(());
     }
     let status = std::process::Command::new("mount")
-        .args(["-t", "bpf", "bpf", "/sys/fs/bpf"])
+        // Only root may create pins there (the default mode would let anyone).
+        .args(["-t", "bpf", "-o", "mode=0700", "bpf", "/sys/fs/bpf"])
         .status()
         .map_err(|e| DaemonError::Bpffs(e.to_string()))?;
     if status.success() {
@@ -119,17 +125,13 @@ fn load_pinned(
 /// Runs the daemon until SIGTERM/SIGINT, then saves its state (pins stay: the kernel keeps
 /// recording until the next start). SIGHUP saves the state too.
 pub async fn serve(dc: DaemonConfig) -> Result<(), DaemonError> {
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| DaemonError::Io { path, source }
-    };
-    std::fs::create_dir_all(&dc.state_dir).map_err(io(&dc.state_dir))?;
-    std::fs::set_permissions(&dc.state_dir, std::fs::Permissions::from_mode(0o700))
-        .map_err(io(&dc.state_dir))?;
+    state::private_dir(&dc.state_dir)?;
+    let _lock = state::Lock::take(&dc.state_dir)?;
     let state_file = dc.state_dir.join("state.json");
     let saved = State::load(&state_file)?;
     let listener = server::bind(&dc.socket).await?;
     ensure_bpffs()?;
+    state::private_dir(Path::new(PIN_BASE))?;
     let pins = bpf::pin_dir(Path::new(PIN_BASE), &dc.state_dir);
     remove_stale_pins(&pins);
 

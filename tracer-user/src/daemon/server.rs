@@ -1,7 +1,12 @@
 //! The daemon's control socket: binding it (refusing to take over a live daemon's), and
 //! answering connections, one request line and one answer line each, root only.
 
-use std::{os::unix::fs::PermissionsExt, path::Path, time::Duration};
+use std::{
+    os::unix::fs::{FileTypeExt, PermissionsExt},
+    path::Path,
+    sync::Arc,
+    time::Duration,
+};
 
 use tokio::{
     io::{AsyncBufReadExt, AsyncReadExt as _, AsyncWriteExt, BufReader},
@@ -24,7 +29,11 @@ pub async fn bind(socket: &Path) -> Result<UnixListener, DaemonError> {
         path: socket.to_path_buf(),
         source,
     };
-    if socket.exists() {
+    // Only a stale socket (nobody answers) is removed; anything else there is refused.
+    if let Ok(m) = std::fs::symlink_metadata(socket) {
+        if !m.file_type().is_socket() {
+            return Err(DaemonError::NotASocket(socket.to_path_buf()));
+        }
         if UnixStream::connect(socket).await.is_ok() {
             return Err(DaemonError::AlreadyRunning(socket.to_path_buf()));
         }
@@ -41,12 +50,27 @@ pub async fn bind(socket: &Path) -> Result<UnixListener, DaemonError> {
     Ok(listener)
 }
 
-/// Accepts connections until aborted, each answered in a task of its own.
+/// Connections answered at once; more are closed at once.
+const MAX_CONNECTIONS: usize = 64;
+/// How long a client has to send its request line.
+const READ_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Accepts connections until aborted, each answered in a task of its own, at most
+/// [`MAX_CONNECTIONS`] at a time: idle clients cannot exhaust the daemon's descriptors.
 pub async fn accept(listener: UnixListener, requests: Requests) {
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     loop {
         match listener.accept().await {
             Ok((stream, _)) => {
-                tokio::spawn(serve_connection(stream, requests.clone()));
+                let Ok(slot) = slots.clone().try_acquire_owned() else {
+                    drop(stream);
+                    continue;
+                };
+                let requests = requests.clone();
+                tokio::spawn(async move {
+                    serve_connection(stream, requests).await;
+                    drop(slot);
+                });
             }
             Err(e) => {
                 display::warn(&format!("control socket: {e}"));
@@ -66,7 +90,8 @@ async fn serve_connection(stream: UnixStream, requests: Requests) {
     let stopping = || Response::Error {
         message: "the daemon is stopping".into(),
     };
-    let answer = match reader.read_line(&mut line).await {
+    let read = tokio::time::timeout(READ_TIMEOUT, reader.read_line(&mut line)).await;
+    let answer = match read.unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into())) {
         Err(e) => Response::Error {
             message: format!("reading the request: {e}"),
         },

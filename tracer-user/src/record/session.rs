@@ -143,6 +143,11 @@ impl Session {
             return Ok(());
         }
         if let Output::Path(p) = &self.cfg.output {
+            if self.targets.len() > 1 && output::is_stdout(p) {
+                return Err(RecordError::Refused(
+                    "-o - (standard output) takes one target; name a directory for several".into(),
+                ));
+            }
             if self.targets.len() > 1 {
                 std::fs::create_dir_all(p).map_err(|source| OutputError {
                     path: p.clone(),

@@ -43,6 +43,10 @@ pub fn kubelet_path(output: &Path) -> PathBuf {
 pub fn write(path: &Path, r: &Rendered) -> Result<Vec<PathBuf>, RecordError> {
     write_json(path, &r.doc)?;
     let mut written = vec![path.to_path_buf()];
+    // Standard output takes the document alone.
+    if output::is_stdout(path) {
+        return Ok(written);
+    }
     if let Some(k) = &r.kubelet {
         let side = kubelet_path(path);
         write_json(&side, k)?;

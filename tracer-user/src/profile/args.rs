@@ -16,8 +16,9 @@ pub fn arg_call_of(name: &str) -> Option<usize> {
     ARG_CALLS.iter().position(|&n| n == name)
 }
 
-/// A seccomp argument comparison (libseccomp's `SCMP_CMP_*`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+/// A seccomp argument comparison (libseccomp's `SCMP_CMP_*`), written by that name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(into = "&'static str", try_from = "String")]
 pub enum CmpOp {
     Ne,
     Lt,
@@ -42,18 +43,32 @@ impl CmpOp {
         }
     }
 
+    pub const ALL: [Self; 7] = [
+        Self::Ne,
+        Self::Lt,
+        Self::Le,
+        Self::Eq,
+        Self::Ge,
+        Self::Gt,
+        Self::MaskedEq,
+    ];
+
     pub fn from_scmp(name: &str) -> Option<Self> {
-        [
-            Self::Ne,
-            Self::Lt,
-            Self::Le,
-            Self::Eq,
-            Self::Ge,
-            Self::Gt,
-            Self::MaskedEq,
-        ]
-        .into_iter()
-        .find(|op| op.scmp_name() == name)
+        Self::ALL.into_iter().find(|op| op.scmp_name() == name)
+    }
+}
+
+impl From<CmpOp> for &'static str {
+    fn from(op: CmpOp) -> Self {
+        op.scmp_name()
+    }
+}
+
+impl TryFrom<String> for CmpOp {
+    type Error = String;
+
+    fn try_from(name: String) -> Result<Self, String> {
+        Self::from_scmp(&name).ok_or(name)
     }
 }
 
@@ -360,5 +375,15 @@ mod tests {
             CmpOp::from_scmp("SCMP_CMP_MASKED_EQ"),
             Some(CmpOp::MaskedEq)
         );
+    }
+
+    #[test]
+    fn operators_are_written_by_their_libseccomp_names() {
+        for op in CmpOp::ALL {
+            let v = serde_json::to_value(op).unwrap();
+            assert_eq!(v, op.scmp_name());
+            assert_eq!(serde_json::from_value::<CmpOp>(v).unwrap(), op);
+        }
+        assert!(serde_json::from_value::<CmpOp>("SCMP_CMP_FOO".into()).is_err());
     }
 }

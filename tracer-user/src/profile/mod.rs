@@ -3,6 +3,7 @@
 
 pub mod advice;
 pub mod args;
+pub mod docs;
 pub mod formats;
 mod set;
 

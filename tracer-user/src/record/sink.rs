@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use super::{config::Output, RecordError};
 use crate::{
     output,
-    profile::formats::{self, Format, Profile},
+    profile::formats::{self, Format, Profile, SideFile},
     syscalls::Arch,
 };
 
@@ -24,19 +24,13 @@ impl Rendered {
     pub fn new(format: Format, arch: Arch, label: &str, profile: &Profile) -> Self {
         Self {
             doc: formats::render(format, arch, label, profile),
-            kubelet: (format == Format::Kubernetes)
-                .then(|| formats::render(Format::Docker, arch, label, profile)),
+            kubelet: format
+                .side_files()
+                .iter()
+                .find(|&&f| f == SideFile::Kubelet)
+                .map(|f| formats::render(f.format(), arch, label, profile)),
         }
     }
-}
-
-/// `web.json` -> `web.kubelet.json`
-pub fn kubelet_path(output: &Path) -> PathBuf {
-    let stem = output
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    output.with_file_name(format!("{stem}.kubelet.json"))
 }
 
 /// Writes the documents of `r` at `path` (side files next to it); returns the paths written.
@@ -48,7 +42,7 @@ pub fn write(path: &Path, r: &Rendered) -> Result<Vec<PathBuf>, RecordError> {
         return Ok(written);
     }
     if let Some(k) = &r.kubelet {
-        let side = kubelet_path(path);
+        let side = SideFile::Kubelet.path(path);
         write_json(&side, k)?;
         written.push(side);
     }
@@ -57,11 +51,9 @@ pub fn write(path: &Path, r: &Rendered) -> Result<Vec<PathBuf>, RecordError> {
 
 /// The paths [`write`] would write for `format` at `path`.
 pub fn paths(format: Format, path: &Path) -> Vec<PathBuf> {
-    let mut v = vec![path.to_path_buf()];
-    if format == Format::Kubernetes {
-        v.push(kubelet_path(path));
-    }
-    v
+    std::iter::once(path.to_path_buf())
+        .chain(format.side_files().iter().map(|f| f.path(path)))
+        .collect()
 }
 
 /// Pretty JSON with a final newline, written atomically.

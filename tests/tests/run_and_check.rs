@@ -1,9 +1,14 @@
 //! `run` (trace a command and its descendants) and `check` (what the current profile refuses).
 //! Needs root, BPF and Docker; fails (never skips) without them.
 
-use std::path::Path;
+use std::{
+    path::Path,
+    process::Command,
+    thread::sleep,
+    time::{Duration, Instant},
+};
 
-use e2e::{allowed_names, busybox, cleanup, nr, preflight, tracer, workdir, PROBE};
+use e2e::{allowed_names, busybox, cleanup, nr, preflight, tracer, tracer_bin, workdir, PROBE};
 
 #[test]
 fn run_traces_a_command_and_its_descendants_and_passes_its_exit_status() {
@@ -74,4 +79,95 @@ fn check_reports_what_the_current_profile_refuses() {
         !Path::new(&format!("{name}.json")).exists(),
         "check wrote a profile"
     );
+}
+
+/// A command that cannot start leaves an existing profile as it was.
+#[test]
+fn run_of_a_command_that_cannot_start_keeps_the_existing_profile() {
+    preflight();
+    let dir = workdir("run-typo");
+    let profile = dir.join("kept.json");
+    std::fs::write(&profile, "{\"kept\": true}\n").unwrap();
+    let out = tracer(
+        &[
+            "run",
+            "-o",
+            profile.to_str().unwrap(),
+            "--",
+            "/typo-no-such-program",
+        ],
+        &[],
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("starting `/typo-no-such-program`"));
+    assert_eq!(
+        std::fs::read_to_string(&profile).unwrap(),
+        "{\"kept\": true}\n",
+        "the existing profile was replaced or deleted"
+    );
+}
+
+/// SIGTERM to `run` goes to the command, as with timeout(1): `run` waits for it, writes the
+/// profile, removes its cgroup and exits 128 + 15.
+#[test]
+fn sigterm_to_run_is_forwarded_to_the_command_and_its_cgroup_removed() {
+    preflight();
+    let dir = workdir("run-term");
+    let profile = dir.join("sh.json");
+    let marker = dir.join("started");
+    let script = format!(
+        "touch {}; {PROBE} direct {} >/dev/null; exec sleep 313",
+        marker.display(),
+        nr("getcpu")
+    );
+    let mut child = Command::new(tracer_bin())
+        .args([
+            "run",
+            "-o",
+            profile.to_str().unwrap(),
+            "--",
+            "sh",
+            "-c",
+            &script,
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn run");
+    let t0 = Instant::now();
+    while !marker.exists() && t0.elapsed() < Duration::from_secs(60) {
+        sleep(Duration::from_millis(100));
+    }
+    assert!(marker.exists(), "the command never started");
+    sleep(Duration::from_millis(500));
+    let cgroup = std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .find_map(|l| {
+            let (left, right) = l.split_once(" - ")?;
+            right
+                .starts_with("cgroup2 ")
+                .then(|| left.split_whitespace().nth(4).map(String::from))?
+        })
+        .map(|root| Path::new(&root).join(format!("seccomp-tracer-run-{}", child.id())))
+        .expect("cgroup2 mount");
+    assert!(
+        cgroup.exists(),
+        "{} missing while running",
+        cgroup.display()
+    );
+    // SAFETY: plain kill(2) on our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let done = Instant::now();
+    let out = child.wait_with_output().expect("wait run");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(done.elapsed() < Duration::from_secs(30), "run hung: {err}");
+    assert_eq!(out.status.code(), Some(143), "{err}");
+    assert!(allowed_names(&profile).contains("getcpu"), "{err}");
+    assert!(!cgroup.exists(), "cgroup {} leaked", cgroup.display());
+    let orphans = Command::new("pgrep")
+        .args(["-fx", "sleep 313"])
+        .output()
+        .unwrap();
+    assert!(orphans.stdout.is_empty(), "the command was orphaned: {err}");
 }

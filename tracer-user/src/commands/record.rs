@@ -11,7 +11,7 @@ use crate::{
 /// `record`: writes one profile per target; fails if a target never ran.
 pub async fn record(args: RecordArgs) -> anyhow::Result<ExitCode> {
     privileges::check()?;
-    let summary = record::record(args.into_config(), None, std::future::pending()).await?;
+    let summary = record::record(args.into_config()).await?;
     display::print(&summary.text);
     if !summary.missing.is_empty() {
         anyhow::bail!(
@@ -25,7 +25,7 @@ pub async fn record(args: RecordArgs) -> anyhow::Result<ExitCode> {
 /// `check`: reports what the targets' profiles refuse; exits 3 if anything was.
 pub async fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
     privileges::check()?;
-    let summary = record::record(args.into_config(), None, std::future::pending()).await?;
+    let summary = record::record(args.into_config()).await?;
     display::print(&summary.text);
     Ok(if summary.refusals > 0 {
         ExitCode::from(3)

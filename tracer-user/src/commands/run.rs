@@ -36,6 +36,11 @@ pub fn exit_code(status: ExitStatus) -> i32 {
 
 /// Records `cmd` (profile named after its program) and returns the summary and its exit code.
 pub async fn record_command(mut cfg: Config, cmd: Vec<String>) -> Result<(Summary, i32), RunError> {
+    // A command that cannot start ends here, before anything is written.
+    find_program(&cmd[0]).map_err(|source| RunError::Spawn {
+        cmd: cmd.join(" "),
+        source,
+    })?;
     let root = cgroup::cgroup2_root().map_err(RecordError::from)?;
     let name = format!("seccomp-tracer-run-{}", std::process::id());
     let dir = root.join(&name);
@@ -76,7 +81,14 @@ pub async fn record_command(mut cfg: Config, cmd: Vec<String>) -> Result<(Summar
             command.pre_exec(move || join_cgroup(&procs));
         }
         let status = match command.spawn() {
-            Ok(mut child) => child.wait().await,
+            Ok(mut child) => {
+                let forward = child.id().map(|pid| tokio::spawn(forward_signals(pid)));
+                let status = child.wait().await;
+                if let Some(f) = forward {
+                    f.abort();
+                }
+                status
+            }
             Err(e) => Err(e),
         };
         // Descendants may outlive it (`cmd &`): give them a moment to finish, so their calls
@@ -90,27 +102,81 @@ pub async fn record_command(mut cfg: Config, cmd: Vec<String>) -> Result<(Summar
         let _ = done_tx.send(status);
     });
     let mut status = None;
-    let summary = record::record(cfg, Some(ready_tx), async {
+    let summary = record::record_until(cfg, Some(ready_tx), async {
         status = done_rx.await.ok();
+        // Nothing ran: the destination is left as it was.
+        !matches!(status, Some(Err(_)))
     })
     .await;
     // Fails if descendants still run in it; the cgroup is then left for them.
     let _ = std::fs::remove_dir(&dir);
     let summary = summary?;
-    match status {
-        Some(Ok(s)) => Ok((summary, exit_code(s))),
-        Some(Err(source)) => {
-            // Nothing ran: the files hold nothing worth keeping.
-            for f in &summary.written {
-                let _ = std::fs::remove_file(f);
-            }
-            Err(RunError::Spawn {
-                cmd: cmd.join(" "),
-                source,
-            })
+    match (status, summary) {
+        (Some(Ok(s)), Some(summary)) => Ok((summary, exit_code(s))),
+        (Some(Err(source)), _) => Err(RunError::Spawn {
+            cmd: cmd.join(" "),
+            source,
+        }),
+        // Ended before the command did (killed with SIGKILL meanwhile?): report SIGINT's code.
+        (_, summary) => Ok((summary.unwrap_or_default(), 130)),
+    }
+}
+
+/// Forwards SIGINT, SIGTERM and SIGHUP to the command (process `pid`), as `timeout(1)` does:
+/// the session ends when the command does, with its status (143 after SIGTERM).
+async fn forward_signals(pid: u32) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let kinds = [
+        (SignalKind::interrupt(), libc::SIGINT),
+        (SignalKind::terminate(), libc::SIGTERM),
+        (SignalKind::hangup(), libc::SIGHUP),
+    ];
+    let mut streams = Vec::new();
+    for (kind, sig) in kinds {
+        if let Ok(s) = signal(kind) {
+            streams.push((s, sig));
         }
-        // Interrupted before the command ended: the profile is written; report the signal.
-        None => Ok((summary, 130)),
+    }
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return;
+    };
+    loop {
+        let next = futures_util::future::select_all(
+            streams
+                .iter_mut()
+                .map(|(s, sig)| Box::pin(async move { s.recv().await.map(|_| *sig) })),
+        );
+        match next.await.0 {
+            // SAFETY: kill(2) on our own child, which `wait` has not reaped yet (this task is
+            // aborted once it has).
+            Some(sig) => unsafe {
+                libc::kill(pid, sig);
+            },
+            None => return,
+        }
+    }
+}
+
+/// Whether `program` can be started: a path to an executable file, or a name found in PATH.
+fn find_program(program: &str) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let executable = |p: &std::path::Path| {
+        std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    let found = if program.contains('/') {
+        executable(std::path::Path::new(program))
+    } else {
+        std::env::var_os("PATH").is_some_and(|path| {
+            std::env::split_paths(&path).any(|dir| executable(&dir.join(program)))
+        })
+    };
+    if found {
+        Ok(())
+    } else {
+        Err(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            "no such executable file (or not in PATH)",
+        ))
     }
 }
 

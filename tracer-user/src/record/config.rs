@@ -33,7 +33,13 @@ impl Mode {
     /// Whether a hang-up (SIGHUP) ends the session: it ends with its terminal, except the
     /// daemon's, which only saves its state.
     pub fn ends_on_hangup(&self) -> bool {
-        !matches!(self, Mode::Daemon { .. })
+        matches!(self, Mode::Record | Mode::Check)
+    }
+
+    /// Whether Ctrl-C and SIGTERM end the session now. `run` forwards them to its command
+    /// (as `timeout(1)` does) and ends when the command does.
+    pub fn ends_on_signal(&self) -> bool {
+        !matches!(self, Mode::Run)
     }
 }
 
@@ -144,6 +150,8 @@ mod tests {
         });
         assert!(daemon.wait && !daemon.mode.writes_profiles());
         assert!(!daemon.mode.ends_on_hangup() && record.mode.ends_on_hangup());
+        assert!(!run.mode.ends_on_hangup() && !run.mode.ends_on_signal());
+        assert!(record.mode.ends_on_signal() && daemon.mode.ends_on_signal());
         assert_eq!(daemon.state_file(), Some(&PathBuf::from("/s")));
         assert_eq!(record.state_file(), None);
     }

@@ -15,7 +15,7 @@ use thiserror::Error;
 pub use config::{Config, Mode, Output, ProfileOptions};
 pub use session::{Driver, Session};
 pub use sink::Summary;
-pub use standalone::{record, Profiles};
+pub use standalone::{record, record_until, Profiles};
 
 use crate::{baseline::BaselineError, bpf::BpfError, output::OutputError, target::TargetError};
 

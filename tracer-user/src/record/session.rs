@@ -523,8 +523,8 @@ impl Session {
                         None => break,
                     }
                 }
-                _ = sigint.recv() => break,
-                _ = sigterm.recv() => break,
+                _ = sigint.recv() => if self.cfg.mode.ends_on_signal() { break },
+                _ = sigterm.recv() => if self.cfg.mode.ends_on_signal() { break },
                 _ = async {
                     match sighup.as_mut() {
                         Some(s) => { s.recv().await; }
@@ -534,7 +534,9 @@ impl Session {
                     if self.cfg.mode.ends_on_hangup() {
                         break;
                     }
-                    self.checkpoint(driver);
+                    if matches!(self.cfg.mode, Mode::Daemon { .. }) {
+                        self.checkpoint(driver);
+                    }
                 }
                 _ = sleep_until => break,
                 _ = &mut stop => break,

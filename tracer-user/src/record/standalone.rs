@@ -29,22 +29,42 @@ impl Driver for Profiles {
     }
 }
 
-/// Runs a whole `record`, `check` or `run` session with a freshly loaded set of kernel
-/// programs; tells `ready` once every target is traced and stops when `stop` completes (`run`
-/// starts its command only once it is watched, and stops when it exits).
-pub async fn record(
+/// Runs a whole `record` or `check` session with a freshly loaded set of kernel programs,
+/// until Ctrl-C, SIGTERM, a hang-up or `--duration`.
+pub async fn record(cfg: Config) -> Result<Summary, RecordError> {
+    let never = async {
+        std::future::pending::<()>().await;
+        true
+    };
+    let summary = record_until(cfg, None, never).await?;
+    // Only a signal or the duration ends this session, and it writes.
+    summary.ok_or_else(|| RecordError::Refused("the session ended without a summary".into()))
+}
+
+/// Like [`record`]; also tells `ready` once every target is traced, and stops when `stop`
+/// completes (`run` starts its command only once it is watched, and stops when it exits).
+/// When `stop` says false (the command never started), nothing is written and there is no
+/// summary.
+pub async fn record_until(
     cfg: Config,
     ready: Option<tokio::sync::oneshot::Sender<()>>,
-    stop: impl Future<Output = ()>,
-) -> Result<Summary, RecordError> {
+    stop: impl Future<Output = bool>,
+) -> Result<Option<Summary>, RecordError> {
     let refusals = cfg.refusals;
     let (mut session, events) =
         Session::start(cfg, |layout| Ok(Tracer::load(layout, refusals)?)).await?;
     if let Some(ready) = ready {
         let _ = ready.send(());
     }
+    let mut write = true;
+    let stop = async {
+        write = stop.await;
+    };
     session.run(events, stop, &mut Profiles).await?;
-    summary(&session)
+    if !write {
+        return Ok(None);
+    }
+    summary(&session).map(Some)
 }
 
 /// Writes every profile (record, run) or reports refusals (check), and the summary.

@@ -1,5 +1,6 @@
-//! Types shared by the kernel programs (`tracer-ebpf`) and user space (`tracer-user`).
-//! Everything here is `#[repr(C)]` plain data: it is the layout of map values and ring-buffer events.
+//! The contract between the kernel programs (`tracer-ebpf`) and user space (`tracer-user`):
+//! the names of maps, globals and programs, the `#[repr(C)]` layout of map values and
+//! ring-buffer events, and the bit and slot encodings both sides compute. Pure: no I/O.
 #![cfg_attr(not(test), no_std)]
 
 /// Syscall numbers the bitmaps can hold. x86_64 and aarch64 stay below 512 today; the rest is room.
@@ -22,6 +23,144 @@ pub const MAX_PARENTS: u32 = 4;
 pub const ENTERED_SLOTS: u32 = 1 << 17;
 /// Ring buffer size in bytes (a power of two, a multiple of the page size).
 pub const RING_BYTES: u32 = 1 << 18;
+
+/// Names of the kernel programs' maps: what `tracer-ebpf` declares, user space opens and the
+/// daemon pins. aya-ebpf names a map after its static, so the kernel side cannot use these;
+/// tracer-user's `bpf::contract` tests check them against the built object.
+pub mod maps {
+    /// Traced cgroups and what they did (`CgroupRecord` by cgroup id).
+    pub const TARGETS: &str = "TARGETS";
+    /// One bit per cgroup id hash (see [`filter_bit`](super::filter_bit)).
+    pub const FILTER: &str = "FILTER";
+    /// Generation of the per-CPU task caches: `[0]` the kernel's, `[1]` user space's.
+    pub const GEN: &str = "GEN";
+    /// The per-CPU task cache.
+    pub const CPU: &str = "CPU";
+    /// Seccomp filter installs under way.
+    pub const INSTALLS: &str = "INSTALLS";
+    /// Cgroup paths to adopt when created (`CgroupPath` to a tag).
+    pub const WATCH: &str = "WATCH";
+    /// The call each task is inside (see [`entered`](super::entered)).
+    pub const ENTERED: &str = "ENTERED";
+    /// Recorded argument values (`ArgKey`).
+    pub const ARGS: &str = "ARGS";
+    /// The ring buffer of `Event`s.
+    pub const EVENTS: &str = "EVENTS";
+    /// Per-CPU counters, indexed by [`counter`](super::counter).
+    pub const COUNTERS: &str = "COUNTERS";
+    /// Lengths of the parent directories watched with `watch_tag::PARENT`.
+    pub const PARENT_LENS: &str = "PARENT_LENS";
+    /// One all-zero `CgroupRecord`.
+    pub const ZERO: &str = "ZERO";
+    /// Per-CPU scratch space for a path key.
+    pub const SCRATCH: &str = "SCRATCH";
+    /// Every map of the kernel programs, exactly: the daemon pins these, so that processes
+    /// share what the programs record.
+    pub const ALL: [&str; 13] = [
+        TARGETS,
+        FILTER,
+        GEN,
+        CPU,
+        INSTALLS,
+        WATCH,
+        ENTERED,
+        ARGS,
+        EVENTS,
+        COUNTERS,
+        PARENT_LENS,
+        ZERO,
+        SCRATCH,
+    ];
+}
+
+/// Names of the read-only globals user space writes into the programs before loading them;
+/// their meaning is documented at their definitions in `tracer-ebpf`.
+pub mod globals {
+    pub const SECCOMP_MODE_OFFSET: &str = "SECCOMP_MODE_OFFSET";
+    pub const REGS_NR_OFFSET: &str = "REGS_NR_OFFSET";
+    pub const REGS_ARG0_OFFSET: &str = "REGS_ARG0_OFFSET";
+    pub const COMPAT_OFFSET: &str = "COMPAT_OFFSET";
+    pub const COMPAT_MASK: &str = "COMPAT_MASK";
+    pub const ARG_NRS: &str = "ARG_NRS";
+    pub const INSTALL_NRS: &str = "INSTALL_NRS";
+    pub const MKDIR_ROOT_OFFSET: &str = "MKDIR_ROOT_OFFSET";
+    pub const MKDIR_ID_OFFSET: &str = "MKDIR_ID_OFFSET";
+    pub const MKDIR_PATH_OFFSET: &str = "MKDIR_PATH_OFFSET";
+    pub const TASK_CGROUPS_OFFSET: &str = "TASK_CGROUPS_OFFSET";
+    pub const CSS_SET_DFL_CGRP_OFFSET: &str = "CSS_SET_DFL_CGRP_OFFSET";
+    pub const CGROUP_KN_OFFSET: &str = "CGROUP_KN_OFFSET";
+    pub const KERNFS_NODE_ID_OFFSET: &str = "KERNFS_NODE_ID_OFFSET";
+    pub const TASK_PID_OFFSET: &str = "TASK_PID_OFFSET";
+    pub const TASK_TGID_OFFSET: &str = "TASK_TGID_OFFSET";
+    pub const REGS_CX_OFFSET: &str = "REGS_CX_OFFSET";
+    pub const REGS_IP_OFFSET: &str = "REGS_IP_OFFSET";
+    /// The tracer's own process, never recorded.
+    pub const TRACER_TGID: &str = "TRACER_TGID";
+    /// Every global user space writes: the kernel layout, then the tracer's tgid.
+    pub const ALL: [&str; 19] = [
+        SECCOMP_MODE_OFFSET,
+        REGS_NR_OFFSET,
+        REGS_ARG0_OFFSET,
+        COMPAT_OFFSET,
+        COMPAT_MASK,
+        ARG_NRS,
+        INSTALL_NRS,
+        MKDIR_ROOT_OFFSET,
+        MKDIR_ID_OFFSET,
+        MKDIR_PATH_OFFSET,
+        TASK_CGROUPS_OFFSET,
+        CSS_SET_DFL_CGRP_OFFSET,
+        CGROUP_KN_OFFSET,
+        KERNFS_NODE_ID_OFFSET,
+        TASK_PID_OFFSET,
+        TASK_TGID_OFFSET,
+        REGS_CX_OFFSET,
+        REGS_IP_OFFSET,
+        TRACER_TGID,
+    ];
+}
+
+/// Names of the kernel programs (aya names a program after its function).
+pub mod programs {
+    /// Records calls (BTF tracepoint `sys_enter`).
+    pub const SYS_ENTER: &str = "sys_enter";
+    /// Records refusals (BTF tracepoint `sys_exit`).
+    pub const SYS_EXIT: &str = "sys_exit";
+    /// Invalidates the per-CPU task caches on task creation (`sched_process_fork`).
+    pub const TASK_FORK: &str = "task_fork";
+    /// Invalidates them when a task changes cgroup (`cgroup_attach_task`).
+    pub const CGROUP_ATTACH: &str = "cgroup_attach";
+    /// Adopts watched cgroups when created (tracepoint `cgroup:cgroup_mkdir`).
+    pub const CGROUP_MKDIR: &str = "cgroup_mkdir";
+    /// Benchmark: an empty program on sys_enter.
+    pub const FLOOR: &str = "floor";
+    /// Benchmark: an empty program on sys_exit.
+    pub const FLOOR_EXIT: &str = "floor_exit";
+    /// Benchmark: `bpf_get_current_cgroup_id` alone, on sys_enter.
+    pub const PROBE_HELPER: &str = "probe_helper";
+    /// Benchmark: the helper and a TARGETS lookup, on sys_enter.
+    pub const PROBE_HASH: &str = "probe_hash";
+    /// Every program in the object.
+    pub const ALL: [&str; 9] = [
+        SYS_ENTER,
+        SYS_EXIT,
+        TASK_FORK,
+        CGROUP_ATTACH,
+        CGROUP_MKDIR,
+        FLOOR,
+        FLOOR_EXIT,
+        PROBE_HELPER,
+        PROBE_HASH,
+    ];
+}
+
+/// Word index and bit of cgroup `id` in the `FILTER` bitmap. Ids equal modulo
+/// `FILTER_WORDS * 64` share a bit: a set bit means "maybe a target", TARGETS decides.
+#[inline(always)]
+pub const fn filter_bit(id: u64) -> (u32, u64) {
+    const _: () = assert!(FILTER_WORDS.is_power_of_two());
+    (((id / 64) as u32) & (FILTER_WORDS - 1), 1u64 << (id % 64))
+}
 
 /// One bit per syscall number.
 #[repr(C)]
@@ -246,6 +385,32 @@ mod tests {
         // Numbers we cannot record.
         assert!(!is_refusal(-1, -1, -1));
         assert!(!is_refusal(-1, MAX_SYSCALLS as i64, -1));
+    }
+
+    #[test]
+    fn filter_bits() {
+        assert_eq!(filter_bit(0), (0, 1));
+        assert_eq!(filter_bit(63), (0, 1 << 63));
+        assert_eq!(filter_bit(64), (1, 1));
+        assert_eq!(filter_bit(64 * 5 + 7), (5, 1 << 7));
+        // The last word, then around: ids one bitmap apart share their bit.
+        let span = FILTER_WORDS as u64 * 64;
+        assert_eq!(filter_bit(span - 1), (FILTER_WORDS - 1, 1 << 63));
+        assert_eq!(filter_bit(span + 64 * 5 + 7), filter_bit(64 * 5 + 7));
+        assert_eq!(filter_bit(u64::MAX), (FILTER_WORDS - 1, 1 << 63));
+    }
+
+    #[test]
+    fn contract_names_are_distinct() {
+        fn distinct(names: &[&str]) -> bool {
+            names
+                .iter()
+                .enumerate()
+                .all(|(i, n)| !names[..i].contains(n))
+        }
+        assert!(distinct(&maps::ALL));
+        assert!(distinct(&globals::ALL));
+        assert!(distinct(&programs::ALL));
     }
 
     #[test]

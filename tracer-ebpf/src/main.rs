@@ -25,13 +25,24 @@ use aya_ebpf::{
     EbpfContext,
 };
 use tracer_common::{
-    arg_call, arg_phase, counter, entered, event_kind, is_refusal, parse_entered, watch_tag,
-    AbiRecord, ArgKey, CgroupPath, CgroupRecord, Event, SyscallBits, BITMAP_WORDS, CGROUP_PATH_LEN,
-    CLONE_NS_FLAGS, ENTERED_SLOTS, FILTER_WORDS, MAX_ARG_VALUES, MAX_PARENTS, MAX_SYSCALLS,
-    MAX_TARGETS, MAX_WATCHES, PR_SET_SECCOMP, RING_BYTES, UNSHARE_NS_FLAGS,
+    arg_call, arg_phase, counter, entered, event_kind, filter_bit, is_refusal, parse_entered,
+    watch_tag, AbiRecord, ArgKey, CgroupPath, CgroupRecord, Event, SyscallBits, BITMAP_WORDS,
+    CGROUP_PATH_LEN, CLONE_NS_FLAGS, ENTERED_SLOTS, FILTER_WORDS, MAX_ARG_VALUES, MAX_PARENTS,
+    MAX_SYSCALLS, MAX_TARGETS, MAX_WATCHES, PR_SET_SECCOMP, RING_BYTES, UNSHARE_NS_FLAGS,
 };
 
-// Set by user space before loading (read-only data, so the verifier sees them as constants).
+// Set by user space before loading (read-only data, so the verifier sees them as constants),
+// by the names in `tracer_common::globals`. `#[no_mangle]` needs the name spelled here, so the
+// contract test (tracer-user/src/bpf/contract.rs) checks the two against the built object.
+//
+// They stay separate statics rather than one `#[repr(C)]` struct. The verifier should read
+// either as constants (both are constant-offset loads from the frozen .rodata map), and a
+// struct compiles smaller (tried: sys_enter 731 -> 713 instruction slots, sys_exit 487 -> 466; the
+// cached fast path unchanged) because LLVM keeps one base pointer in a register instead of a
+// 64-bit immediate per load. But that changes the refresh path's register allocation, which
+// only loading under the verifier and the benchmark can clear. User space writes them all
+// from one place (`KernelLayout::write_globals`).
+
 /// Offset of `task_struct.seccomp.mode`, from the kernel's BTF.
 #[no_mangle]
 static SECCOMP_MODE_OFFSET: u64 = 0;
@@ -91,6 +102,10 @@ static REGS_IP_OFFSET: u64 = 0;
 /// `BITMAP_WORDS - 1`, read through `global` (see `set_bit`).
 #[no_mangle]
 static WORD_MASK: usize = BITMAP_WORDS - 1;
+
+// The maps, by the names in `tracer_common::maps`. aya-ebpf takes a map's name from its
+// static, so it is spelled here too; tracer-user/src/bpf/contract.rs checks that the maps of
+// the object are exactly `maps::ALL`, which is what user space pins.
 
 /// Bit `id % (FILTER_WORDS * 64)` is set for the cgroup id of every target: a clear bit
 /// rules a cgroup out with one inlined array load, before any hash lookup. Set bits may be
@@ -250,12 +265,6 @@ fn current_cgroup_id(task: *const u8) -> u64 {
     let cgrp: *const u8 = load(cset, global(&CSS_SET_DFL_CGRP_OFFSET));
     let kn: *const u8 = load(cgrp, global(&CGROUP_KN_OFFSET));
     load(kn, global(&KERNFS_NODE_ID_OFFSET))
-}
-
-/// Word index and bit of cgroup `id` in FILTER (user space's `filter_bit` computes the same).
-#[inline(always)]
-fn filter_bit(id: u64) -> (u32, u64) {
-    (((id / 64) as u32) & (FILTER_WORDS - 1), 1u64 << (id % 64))
 }
 
 /// False when cgroup `id` is certainly not a target (its FILTER bit is clear).

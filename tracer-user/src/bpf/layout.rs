@@ -1,0 +1,218 @@
+//! The kernel's layout: the struct offsets, tracepoint record offsets and syscall numbers the
+//! kernel programs need, found on the running kernel, and written into the programs'
+//! read-only globals before they are loaded.
+
+use std::{fs, path::Path};
+
+use aya::{EbpfLoader, Pod};
+use tracer_common::{arg_call, globals};
+
+use super::{btf, BpfError};
+use crate::syscalls::Arch;
+
+/// Offsets the kernel programs need, found on the running kernel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KernelLayout {
+    pub seccomp_mode: u64,
+    pub regs_nr: u64,
+    pub regs_arg0: u64,
+    /// Where in `task_struct` a compat syscall shows, and which bit (0: not told apart).
+    pub compat_offset: u64,
+    pub compat_mask: u32,
+    /// Native numbers of the calls whose first argument is recorded (`arg_call` order).
+    pub arg_nrs: [u32; arg_call::COUNT],
+    /// Numbers of `seccomp` and `prctl`, native then compat (u32::MAX where there is none):
+    /// the calls that may install a seccomp filter.
+    pub install_nrs: [u32; 4],
+    pub mkdir_root: u64,
+    pub mkdir_id: u64,
+    pub mkdir_path: u64,
+    /// Offsets of `task_struct.cgroups`, `css_set.dfl_cgrp`, `cgroup.kn`, `kernfs_node.id`:
+    /// the pointer chain to the task's cgroup v2 id.
+    pub cgroup_chain: [u64; 4],
+    pub task_pid: u64,
+    pub task_tgid: u64,
+    /// Offsets of `pt_regs.cx` and `pt_regs.ip` on x86_64 (0 elsewhere, where unused).
+    pub regs_cx: u64,
+    pub regs_ip: u64,
+}
+
+const TRACEFS: &str = "/sys/kernel/tracing";
+
+fn ensure_tracefs() -> Result<(), BpfError> {
+    if Path::new(TRACEFS).join("events").is_dir() {
+        return Ok(());
+    }
+    let status = std::process::Command::new("mount")
+        .args(["-t", "tracefs", "nodev", TRACEFS])
+        .status()
+        .map_err(|e| BpfError::Tracefs(e.to_string()))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(BpfError::Tracefs(format!("mount exited with {status}")))
+    }
+}
+
+/// Field offsets from a tracepoint format file (`field:int root;\toffset:8;\tsize:4;...`).
+pub fn format_offsets(format: &str, fields: &[&str]) -> Result<Vec<u64>, BpfError> {
+    fields
+        .iter()
+        .map(|&field| {
+            format
+                .lines()
+                .find_map(|line| {
+                    let line = line.trim();
+                    let decl = line.strip_prefix("field:")?.split(';').next()?;
+                    if decl.split_whitespace().last()? != field {
+                        return None;
+                    }
+                    let off = line.split("offset:").nth(1)?.split(';').next()?;
+                    off.trim().parse().ok()
+                })
+                .ok_or_else(|| BpfError::MkdirFormat(format!("no field `{field}`")))
+        })
+        .collect()
+}
+
+impl KernelLayout {
+    pub fn detect(arch: Arch) -> Result<Self, BpfError> {
+        let data = fs::read("/sys/kernel/btf/vmlinux").map_err(|_| BpfError::NoBtf)?;
+        let btf = btf::Btf::parse(&data)?;
+        let seccomp_mode = btf.member_offset("task_struct", &["seccomp", "mode"])?;
+        let (regs_nr, regs_arg0, compat_offset, compat_mask, regs_cx, regs_ip) = match arch {
+            // TS_COMPAT in thread_info.status (arch/x86/include/asm/thread_info.h).
+            Arch::X86_64 => (
+                btf.member_offset("pt_regs", &["orig_ax"])?,
+                btf.member_offset("pt_regs", &["di"])?,
+                btf.member_offset("task_struct", &["thread_info", "status"])?,
+                0x0002,
+                btf.member_offset("pt_regs", &["cx"])?,
+                btf.member_offset("pt_regs", &["ip"])?,
+            ),
+            // AArch32 calls are not told apart: no table names them here.
+            Arch::Aarch64 => (
+                btf.member_offset("pt_regs", &["syscallno"])?,
+                btf.member_offset("pt_regs", &["orig_x0"])?,
+                0,
+                0,
+                0,
+                0,
+            ),
+            Arch::I386 => return Err(BpfError::Arch("i386")),
+        };
+        let arg_nrs = crate::profile::args::ARG_CALLS.map(|n| arch.number(n).unwrap_or(u32::MAX));
+        let install_nrs = install_nrs(arch);
+        ensure_tracefs()?;
+        let format =
+            fs::read_to_string(Path::new(TRACEFS).join("events/cgroup/cgroup_mkdir/format"))
+                .map_err(|e| BpfError::MkdirFormat(e.to_string()))?;
+        let offs = format_offsets(&format, &["root", "id", "path"])?;
+        let cgroup_chain = [
+            btf.member_offset("task_struct", &["cgroups"])?,
+            btf.member_offset("css_set", &["dfl_cgrp"])?,
+            btf.member_offset("cgroup", &["kn"])?,
+            btf.member_offset("kernfs_node", &["id"])?,
+        ]
+        .map(u64::from);
+        Ok(Self {
+            seccomp_mode: seccomp_mode.into(),
+            regs_nr: regs_nr.into(),
+            regs_arg0: regs_arg0.into(),
+            compat_offset: compat_offset.into(),
+            compat_mask,
+            arg_nrs,
+            install_nrs,
+            mkdir_root: offs[0],
+            mkdir_id: offs[1],
+            mkdir_path: offs[2],
+            cgroup_chain,
+            task_pid: btf.member_offset("task_struct", &["pid"])?.into(),
+            task_tgid: btf.member_offset("task_struct", &["tgid"])?.into(),
+            regs_cx: regs_cx.into(),
+            regs_ip: regs_ip.into(),
+        })
+    }
+
+    /// Hands every global the programs read to `out`: this layout, and `tgid`, the tracer's
+    /// own process (never recorded). The one list of them, so that the loader and the
+    /// contract test (`super::contract`) cannot disagree.
+    pub(super) fn write_globals<'a>(&'a self, tgid: &'a u32, out: &mut impl GlobalSink<'a>) {
+        out.global(globals::SECCOMP_MODE_OFFSET, &self.seccomp_mode);
+        out.global(globals::REGS_NR_OFFSET, &self.regs_nr);
+        out.global(globals::REGS_ARG0_OFFSET, &self.regs_arg0);
+        out.global(globals::COMPAT_OFFSET, &self.compat_offset);
+        out.global(globals::COMPAT_MASK, &self.compat_mask);
+        out.global(globals::ARG_NRS, &self.arg_nrs);
+        out.global(globals::INSTALL_NRS, &self.install_nrs);
+        out.global(globals::MKDIR_ROOT_OFFSET, &self.mkdir_root);
+        out.global(globals::MKDIR_ID_OFFSET, &self.mkdir_id);
+        out.global(globals::MKDIR_PATH_OFFSET, &self.mkdir_path);
+        out.global(globals::TASK_CGROUPS_OFFSET, &self.cgroup_chain[0]);
+        out.global(globals::CSS_SET_DFL_CGRP_OFFSET, &self.cgroup_chain[1]);
+        out.global(globals::CGROUP_KN_OFFSET, &self.cgroup_chain[2]);
+        out.global(globals::KERNFS_NODE_ID_OFFSET, &self.cgroup_chain[3]);
+        out.global(globals::TASK_PID_OFFSET, &self.task_pid);
+        out.global(globals::TASK_TGID_OFFSET, &self.task_tgid);
+        out.global(globals::REGS_CX_OFFSET, &self.regs_cx);
+        out.global(globals::REGS_IP_OFFSET, &self.regs_ip);
+        out.global(globals::TRACER_TGID, tgid);
+    }
+
+    /// A loader with every global written (see [`write_globals`](Self::write_globals)).
+    pub(super) fn loader<'a>(&'a self, tgid: &'a u32) -> EbpfLoader<'a> {
+        let mut loader = EbpfLoader::new();
+        self.write_globals(tgid, &mut loader);
+        loader
+    }
+}
+
+/// Where [`KernelLayout::write_globals`] puts each global: a loader, or a test's record.
+pub(super) trait GlobalSink<'a> {
+    fn global<T: Pod>(&mut self, name: &'static str, value: &'a T);
+}
+
+impl<'a> GlobalSink<'a> for EbpfLoader<'a> {
+    fn global<T: Pod>(&mut self, name: &'static str, value: &'a T) {
+        // Must exist: a global missing from the object is a build out of step with this code.
+        self.override_global(name, value, true);
+    }
+}
+
+/// The numbers of `seccomp` and `prctl` on `arch`, then on its compat ABI.
+fn install_nrs(arch: Arch) -> [u32; 4] {
+    let nr = |a: Option<Arch>, name: &str| a.and_then(|a| a.number(name)).unwrap_or(u32::MAX);
+    let compat = arch.compat();
+    [
+        nr(Some(arch), "seccomp"),
+        nr(Some(arch), "prctl"),
+        nr(compat, "seccomp"),
+        nr(compat, "prctl"),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn install_calls_by_abi() {
+        assert_eq!(install_nrs(Arch::X86_64), [317, 157, 354, 172]);
+        assert_eq!(install_nrs(Arch::Aarch64), [277, 167, u32::MAX, u32::MAX]);
+    }
+
+    #[test]
+    fn mkdir_format_offsets() {
+        let format = "name: cgroup_mkdir\nID: 544\nformat:\n\
+            \tfield:unsigned short common_type;\toffset:0;\tsize:2;\tsigned:0;\n\
+            \tfield:int root;\toffset:8;\tsize:4;\tsigned:1;\n\
+            \tfield:int level;\toffset:12;\tsize:4;\tsigned:1;\n\
+            \tfield:u64 id;\toffset:16;\tsize:8;\tsigned:0;\n\
+            \tfield:__data_loc char[] path;\toffset:24;\tsize:4;\tsigned:0;\n";
+        assert_eq!(
+            format_offsets(format, &["root", "id", "path"]).unwrap(),
+            [8, 16, 24]
+        );
+        assert!(format_offsets(format, &["nope"]).is_err());
+    }
+}

@@ -120,7 +120,7 @@ fn sigterm_to_run_is_forwarded_to_the_command_and_its_cgroup_removed() {
         marker.display(),
         nr("getcpu")
     );
-    let mut child = Command::new(tracer_bin())
+    let child = Command::new(tracer_bin())
         .args([
             "run",
             "-o",

@@ -114,6 +114,9 @@ fn main() -> Result<()> {
             run(cargo().args([
                 "clippy",
                 "--workspace",
+                // The eBPF crate builds for the BPF target with nightly only.
+                "--exclude",
+                "tracer-ebpf",
                 "--all-targets",
                 "--",
                 "-D",

@@ -66,6 +66,16 @@ pub fn refused_names(arch: Arch, l: &Learned) -> Vec<&'static str> {
     v
 }
 
+/// Whether `sig` is ignored (SIG_IGN) in this process, as `nohup` leaves SIGHUP: the
+/// display's terminal may go away, and the session must not end with it.
+pub fn signal_ignored(sig: libc::c_int) -> bool {
+    // SAFETY: sigaction(2) with a null new action only reads the current one into `old`.
+    unsafe {
+        let mut old: libc::sigaction = std::mem::zeroed();
+        libc::sigaction(sig, std::ptr::null(), &mut old) == 0 && old.sa_sigaction == libc::SIG_IGN
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

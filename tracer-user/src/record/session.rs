@@ -455,7 +455,7 @@ impl Session {
         let mut sigint = signal(SignalKind::interrupt())?;
         // A dropped SSH session must not lose the recording either; under `nohup` (SIGHUP
         // ignored) a hang-up stays ignored.
-        let mut sighup = if signal_ignored(libc::SIGHUP) {
+        let mut sighup = if display::signal_ignored(libc::SIGHUP) {
             None
         } else {
             Some(signal(SignalKind::hangup())?)
@@ -588,14 +588,5 @@ impl Session {
     /// The target at `i`.
     pub fn target(&self, i: usize) -> &Target {
         self.targets.get(i)
-    }
-}
-
-/// Whether `sig` is ignored (SIG_IGN) in this process, as `nohup` leaves SIGHUP.
-fn signal_ignored(sig: libc::c_int) -> bool {
-    // SAFETY: sigaction(2) with a null new action only reads the current one into `old`.
-    unsafe {
-        let mut old: libc::sigaction = std::mem::zeroed();
-        libc::sigaction(sig, std::ptr::null(), &mut old) == 0 && old.sa_sigaction == libc::SIG_IGN
     }
 }

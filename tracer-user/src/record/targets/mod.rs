@@ -14,6 +14,7 @@ use tracer_common::{event_kind, watch_tag, Event};
 
 use crate::record::{display, RecordError};
 
+mod created;
 mod resolve;
 mod saved;
 #[cfg(test)]
@@ -523,72 +524,6 @@ impl Targets {
         if let Some(line) = line {
             self.note(line);
         }
-    }
-
-    /// A container a selector matches becomes a target of its own (unless it is one already);
-    /// [`on_created`](Self::on_created) then follows it. Returns its index if it is new.
-    pub fn select(&mut self, name: &str, labels: &HashMap<String, String>) -> Option<usize> {
-        let selector = self.selectors.iter().find(|s| s.matches(name, labels))?;
-        let known = self
-            .list
-            .iter()
-            .any(|t| t.active && (t.label == name || t.spec == TargetSpec::Container(name.into())));
-        if known || name.is_empty() {
-            return None;
-        }
-        let line = format!("{name}: matches {}; recording it", selector.describe());
-        self.note(line);
-        Some(self.push(Target::new(TargetSpec::Container(name.into()), name.into())))
-    }
-
-    /// Container `id` was created with name `name`: the targets that want it follow it. Its
-    /// cgroup may already exist: adopted under the parent watch from its creation (so nothing
-    /// was missed), or, without that watch, started before this event (LATE).
-    pub fn on_created(
-        &mut self,
-        id: &str,
-        name: &str,
-        driver: &str,
-        k: &mut dyn Kernel,
-        cg: &dyn Cgroups,
-    ) -> Result<(), RecordError> {
-        for i in 0..self.list.len() {
-            let t = &self.list[i];
-            let TargetSpec::Container(wanted) = &t.spec else {
-                continue;
-            };
-            let matches = t.label == name || wanted == name || wanted == id;
-            if !t.active || !matches || t.container_id.as_deref() == Some(id) {
-                continue;
-            }
-            let path = self.container_path(id, driver);
-            k.watch(&path, i as u32)?;
-            let t = &mut self.list[i];
-            t.label = name.to_string();
-            t.container_id = Some(id.to_string());
-            t.path = Some(path.clone());
-            self.dirty = true;
-            self.note(format!(
-                "{name}: created as {}; following it",
-                &id[..id.len().min(12)]
-            ));
-            let claimed = self
-                .provisional
-                .keys()
-                .copied()
-                .find(|&c| self.owner_of(c, k, cg) == Some(i));
-            if let Some(c) = claimed {
-                self.adopt(i, c, k)?;
-                continue;
-            }
-            if let Ok(cgroup::CgroupId(c)) = cg.id_of(&path) {
-                if !self.by_cgroup.contains_key(&c) {
-                    self.note(format!("{name}: LATE: it started before its cgroup was watched; its first syscalls were missed"));
-                    self.track(i, c, k)?;
-                }
-            }
-        }
-        Ok(())
     }
 
     /// Stops recording target `i`; what it learned stays, for a later export.

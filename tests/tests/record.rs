@@ -16,8 +16,8 @@ use e2e::{
 /// and mbind, which Docker's default profile refuses.
 fn shell_script() -> String {
     format!(
-        "i=0; while true; do /probe thread {} child {} direct {} epoll_file 0 > /tmp/probe.out; \
-         i=$((i+1)); echo $i > /tmp/count; sleep 0.2; done",
+        "i=0; while true; do /probe thread {} child {} direct {} epoll_file 0 > /tmp/probe.new; \
+         mv /tmp/probe.new /tmp/probe.out; i=$((i+1)); echo $i > /tmp/count; sleep 0.2; done",
         nr("getcpu"),
         nr("sysinfo"),
         nr("mbind")

@@ -21,7 +21,7 @@ use tokio::sync::mpsc;
 
 use crate::{
     bpf::{self, Tracer},
-    record::{display, Config, Driver, Mode, RecordError, Session},
+    record::{display, Config, Mode, RecordError, Session},
 };
 use requests::Control;
 use state::State;
@@ -150,16 +150,23 @@ pub async fn serve(dc: DaemonConfig) -> Result<(), DaemonError> {
     if let Some(state) = saved {
         session.add_selectors(state.selectors);
         for t in state.targets {
-            session.restore_target(t).await?;
+            let name = t.name.clone();
+            if let Err(e) = session.restore_target(t).await {
+                display::warn(&format!("{name}: not resumed: {e}"));
+            }
         }
-        session.adopt_orphans()?;
+        if let Err(e) = session.adopt_orphans() {
+            display::warn(&format!("reading the kernel's map: {e}"));
+        }
     }
     let (tx, rx) = mpsc::channel(16);
     let mut control = Control {
         requests: rx,
         state_file: state_file.clone(),
     };
-    control.checkpoint(&session)?;
+    // A failed first checkpoint (a full disk) is a warning: the kernel keeps recording and the
+    // next checkpoint tries again, instead of a crash loop under systemd.
+    session.checkpoint(&mut control);
     display::say(&format!(
         "daemon: {} on {}, state in {}, kernel programs {} ({})",
         if resumed {
@@ -183,9 +190,13 @@ pub async fn serve(dc: DaemonConfig) -> Result<(), DaemonError> {
         .run(events, std::future::pending(), &mut control)
         .await;
     acceptor.abort();
-    let saved = control.checkpoint(&session);
+    let saved = session.checkpoint(&mut control);
     let _ = std::fs::remove_file(&dc.socket);
     result?;
-    saved?;
+    if !saved {
+        return Err(DaemonError::Record(RecordError::Refused(
+            "the state could not be saved at exit; the pinned maps keep what was recorded since the last checkpoint".into(),
+        )));
+    }
     Ok(())
 }

@@ -128,7 +128,16 @@ impl Session {
             .ok_or(BpfError::Load("ring buffer unavailable".into()))?;
         let mut s = Self::new(cfg, arch, Box::new(tracer), Box::new(cgroups), engine);
         for t in resolved {
-            s.targets.push(t);
+            // The same container or cgroup named twice (`record c c`, a name and its id) is
+            // one target, with one file.
+            let same = |o: &Target| {
+                (t.container_id().is_some() && o.container_id() == t.container_id())
+                    || (t.container_id().is_none() && o.path().is_some() && o.path() == t.path())
+                    || (t.path().is_none() && o.spec() == t.spec())
+            };
+            if !s.targets.iter().any(same) {
+                s.targets.push(t);
+            }
         }
         s.prepare_outputs()?;
         s.learn_baseline(&mut events).await?;
@@ -263,7 +272,14 @@ impl Session {
             (Some(e), true) => {
                 let spec = TargetSpec::Container(saved.name.clone());
                 let docker = Some((&e.client, &e.info));
-                Some(resolve(&spec, None, true, self.cgroups.as_ref(), docker).await?)
+                match resolve(&spec, None, true, self.cgroups.as_ref(), docker).await {
+                    Ok(t) => Some(t),
+                    // Kept anyway (target indexes are watch tags): what it learned stays.
+                    Err(e) => {
+                        display::warn(&format!("{}: {e}; resumed as it was saved", saved.name));
+                        None
+                    }
+                }
             }
             _ => None,
         };
@@ -354,20 +370,27 @@ impl Session {
         }
         for i in 0..self.targets.len() {
             if self.targets.get(i).has_instance() {
-                written.extend(self.write_profile(i)?.1);
+                written.extend(self.write_profile(i, false)?.1);
             }
         }
         Ok(written)
     }
 
-    /// Writes target `i`'s profile; returns what it learned and the files written.
+    /// Writes target `i`'s profile; returns what it learned and the files written. The last
+    /// write of a session (`finally`) is retried and falls back to another place.
     pub fn write_profile(
         &self,
         i: usize,
+        finally: bool,
     ) -> Result<((Learned, Composition), Vec<std::path::PathBuf>), RecordError> {
         let p = self.cfg.profile;
         let (learned, c, r) = self.render(i, p.format, p.complain)?;
-        let written = sink::write(self.targets.get(i).output(), &r)?;
+        let t = self.targets.get(i);
+        let written = if finally {
+            sink::write_finally(t.output(), t.label(), &r)?
+        } else {
+            sink::write(t.output(), &r)?
+        };
         Ok(((learned, c), written))
     }
 
@@ -429,12 +452,60 @@ impl Session {
         Ok(())
     }
 
-    /// Saves what was learned through `driver`; a failure is a warning, and the next
-    /// checkpoint tries again.
-    fn checkpoint<D: Driver>(&mut self, driver: &mut D) {
-        if let Err(e) = driver.checkpoint(self) {
-            display::warn(&format!("checkpoint failed (tried again later): {e}"));
-            self.targets.mark_dirty();
+    /// Saves what was learned through `driver`, after reconciling the targets with the
+    /// kernel's map; once saved, folded instances leave the kernel map. A failure is a
+    /// warning, and the next checkpoint tries again. Returns whether it saved.
+    pub fn checkpoint<D: Driver>(&mut self, driver: &mut D) -> bool {
+        let r = self.reconcile();
+        self.warn_on(r);
+        match driver.checkpoint(self) {
+            Ok(()) => {
+                let released = self.targets.release_folded(self.kernel.as_mut());
+                self.warn_on(released);
+                true
+            }
+            Err(e) => {
+                display::warn(&format!("checkpoint failed (tried again later): {e}"));
+                false
+            }
+        }
+    }
+
+    /// Reconciles the targets with the kernel's map (see [`Targets::reconcile`]).
+    pub fn reconcile(&mut self) -> Result<(), RecordError> {
+        let r = self
+            .targets
+            .reconcile(Instant::now(), self.kernel.as_mut(), self.cgroups.as_ref());
+        self.show_notes();
+        r
+    }
+
+    /// An error that leaves the kernel's data readable is a warning: the session goes on
+    /// and still writes what it learned.
+    fn warn_on(&mut self, r: Result<(), RecordError>) {
+        self.show_notes();
+        if let Err(e) = r {
+            display::warn(&format!("{e} (recording goes on)"));
+        }
+    }
+
+    /// Containers that exist now and that targets or selectors want, as if their creation
+    /// had just been announced: for the gaps in Docker's event stream (start-up, reconnects,
+    /// the daemon's downtime).
+    pub async fn rematch(&mut self) {
+        let Some(e) = self.engine.as_ref() else {
+            return;
+        };
+        let containers = match e.client.list_all().await {
+            Ok(c) => c,
+            Err(err) => {
+                display::warn(&format!("listing Docker's containers: {err}"));
+                return;
+            }
+        };
+        for (id, name, labels) in containers {
+            let r = self.on_created(&id, &name, &labels);
+            self.warn_on(r);
         }
     }
 
@@ -465,6 +536,9 @@ impl Session {
         checkpoint.tick().await;
         let mut expiry = tokio::time::interval(Duration::from_secs(2));
         let mut lifecycle = self.engine.as_ref().map(|e| Box::pin(e.client.lifecycle()));
+        // Ticks until the containers are listed again: one after subscribing to the events,
+        // so that a creation falls in one or the other.
+        let mut rematch_in: u8 = 2;
         if self.cfg.restart {
             self.restart_containers();
         }
@@ -477,9 +551,17 @@ impl Session {
             };
             tokio::select! {
                 guard = events.readable_mut() => {
-                    let mut guard = guard?;
+                    let mut guard = match guard {
+                        Ok(g) => g,
+                        Err(e) => {
+                            // The maps still hold everything: end, and write it.
+                            display::warn(&format!("ring buffer: {e}; stopping"));
+                            break;
+                        }
+                    };
                     while let Some(ev) = guard.get_inner_mut().pop() {
-                        self.on_event(ev)?;
+                        let r = self.on_event(ev);
+                        self.warn_on(r);
                     }
                     guard.clear_ready();
                 }
@@ -491,7 +573,12 @@ impl Session {
                 } => {
                     match ev {
                         Some(Ok(ev)) if ev.action == "create" => {
-                            self.on_created(&ev.id, &ev.name, &ev.labels)?;
+                            let r = self.on_created(&ev.id, &ev.name, &ev.labels);
+                            self.warn_on(r);
+                        }
+                        Some(Ok(ev)) if ev.action == "destroy" => {
+                            let r = self.targets.on_destroyed(&ev.id, self.kernel.as_mut());
+                            self.warn_on(r);
                         }
                         Some(Ok(_)) => {}
                         Some(Err(e)) => {
@@ -504,18 +591,28 @@ impl Session {
                 _ = expiry.tick() => {
                     // Their creation may have come while Docker's events were not heard (not
                     // yet subscribed, reconnecting): ask Docker before dropping any.
-                    self.claim_provisional().await?;
-                    self.targets.expire_provisional(Instant::now(), self.kernel.as_mut())?;
-                    // Lost the event stream (dockerd restarted?): subscribe again. Restarts in
-                    // the gap are still followed by the kernel; re-creations resume from here.
+                    let r = self.reconcile();
+                    self.warn_on(r);
+                    let r = self.claim_provisional().await;
+                    self.warn_on(r);
+                    let r = self.targets.expire_provisional(Instant::now(), self.kernel.as_mut());
+                    self.warn_on(r);
+                    // Lost the event stream (dockerd restarted?): subscribe again, then look
+                    // at what was created in the gap.
                     if lifecycle.is_none() {
                         lifecycle = self.engine.as_ref().map(|e| Box::pin(e.client.lifecycle()));
+                        rematch_in = 2;
+                    } else if rematch_in > 0 {
+                        rematch_in -= 1;
+                        if rematch_in == 0 {
+                            self.rematch().await;
+                        }
                     }
                 }
+                // Every time, not only after events: argument values and instances the kernel
+                // recorded announce nothing.
                 _ = checkpoint.tick() => {
-                    if self.targets.take_dirty() {
-                        self.checkpoint(driver);
-                    }
+                    self.checkpoint(driver);
                 }
                 req = driver.next_request() => {
                     match req {
@@ -545,12 +642,15 @@ impl Session {
         // Whatever is still queued is only live display; the maps hold the data.
         let mut inner = events.into_inner();
         while let Some(ev) = inner.pop() {
-            self.on_event(ev)?;
+            let r = self.on_event(ev);
+            self.warn_on(r);
         }
+        let r = self.reconcile();
+        self.warn_on(r);
         Ok(())
     }
 
-    /// `--restart`: restarts every container target once, in the background.
+    /// `--restart`: restarts every container target once, concurrently, in the background.
     fn restart_containers(&self) {
         let Some(e) = &self.engine else {
             return;
@@ -560,14 +660,17 @@ impl Session {
             .iter()
             .filter_map(|t| Some((t.container_id()?.to_string(), t.label().to_string())))
             .collect();
-        let client = e.client.clone();
-        tokio::spawn(async move {
-            for (id, label) in ids {
-                if let Err(e) = client.restart(&id).await {
-                    display::warn(&format!("restarting {label}: {e}"));
+        // All at once: each waits up to its stop timeout, and a serial loop would leave most
+        // unrestarted within a short --duration.
+        for (id, label) in ids {
+            let client = e.client.clone();
+            tokio::spawn(async move {
+                match client.restart(&id).await {
+                    Ok(()) => display::say(&format!("{label}: restarted")),
+                    Err(e) => display::warn(&format!("restarting {label}: {e}")),
                 }
-            }
-        });
+            });
+        }
     }
 
     /// Whether target `i`'s profile includes the runtime's baseline.

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{config::Output, RecordError};
+use super::{config::Output, display, RecordError};
 use crate::{
     output,
     profile::formats::{self, Format, Profile, SideFile},
@@ -47,6 +47,35 @@ pub fn write(path: &Path, r: &Rendered) -> Result<Vec<PathBuf>, RecordError> {
         written.push(side);
     }
     Ok(written)
+}
+
+/// The last write of a session: [`write`], tried again a few times (a disk full for a
+/// moment, EMFILE), then, if it still fails, to a fallback file in the temp directory (or
+/// /dev/shm), whose path is returned with a warning. Fails only if nowhere could be written.
+pub fn write_finally(path: &Path, label: &str, r: &Rendered) -> Result<Vec<PathBuf>, RecordError> {
+    let mut last = match write(path, r) {
+        Ok(w) => return Ok(w),
+        Err(e) => e,
+    };
+    for _ in 0..3 {
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        match write(path, r) {
+            Ok(w) => return Ok(w),
+            Err(e) => last = e,
+        }
+    }
+    let name = format!("seccomp-tracer-{label}-{}.json", std::process::id());
+    for dir in [std::env::temp_dir(), PathBuf::from("/dev/shm")] {
+        let fallback = dir.join(&name);
+        if let Ok(w) = write(&fallback, r) {
+            display::warn(&format!(
+                "{last}; the profile was written to {} instead",
+                fallback.display()
+            ));
+            return Ok(w);
+        }
+    }
+    Err(last)
 }
 
 /// The paths [`write`] would write for `format` at `path`.

@@ -90,7 +90,8 @@ pub fn summary(session: &Session) -> Result<Summary, RecordError> {
             continue;
         }
         // One composition for both, so the file and the summary agree.
-        let ((learned, c), written) = session.write_profile(i)?;
+        let ((learned, c), written) = session.write_profile(i, true)?;
+        let output = written.first().cloned().unwrap_or_default();
         s.written.extend(written);
         let refused = display::refused_names(session.arch(), &learned);
         s.text.push_str(&report::target_summary(&TargetReport {
@@ -107,7 +108,7 @@ pub fn summary(session: &Session) -> Result<Summary, RecordError> {
                 },
             },
             is_container: t.is_container(),
-            output: t.output(),
+            output: &output,
         }));
     }
     s.text

@@ -24,7 +24,9 @@ impl Targets {
         }
         let line = format!("{name}: matches {}; recording it", selector.describe());
         self.note(line);
-        Some(self.push(Target::new(TargetSpec::Container(name.into()), name.into())))
+        let mut t = Target::new(TargetSpec::Container(name.into()), name.into());
+        t.selected = true;
+        Some(self.push(t))
     }
 
     /// Container `id` was created with name `name`: the targets that want it follow it. Its
@@ -48,12 +50,15 @@ impl Targets {
                 continue;
             }
             let path = self.container_path(id, driver);
+            // The old container's path is not watched any more: it is gone.
+            if let Some(old) = self.list[i].path.clone().filter(|p| *p != path) {
+                k.unwatch(&old)?;
+            }
             k.watch(&path, i as u32)?;
             let t = &mut self.list[i];
             t.label = name.to_string();
             t.container_id = Some(id.to_string());
             t.path = Some(path.clone());
-            self.dirty = true;
             self.note(format!(
                 "{name}: created as {}; following it",
                 &id[..id.len().min(12)]

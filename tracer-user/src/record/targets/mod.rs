@@ -58,6 +58,8 @@ pub struct Target {
     known_ids: Vec<String>,
     /// False once removed (the daemon's `remove`); its index stays, as watch tags use it.
     active: bool,
+    /// Taken in by a selector: retired when its container is destroyed.
+    selected: bool,
     /// The last first sighting, and when.
     last_new: Option<(String, SystemTime)>,
     /// First sightings reported by the kernel.
@@ -81,6 +83,7 @@ impl Target {
             restarts: 0,
             known_ids: Vec::new(),
             active: true,
+            selected: false,
             last_new: None,
             events: 0,
         }
@@ -137,6 +140,9 @@ impl Target {
     pub fn last_new(&self) -> Option<&(String, SystemTime)> {
         self.last_new.as_ref()
     }
+    pub fn selected(&self) -> bool {
+        self.selected
+    }
     pub fn is_container(&self) -> bool {
         matches!(self.spec, TargetSpec::Container(_))
     }
@@ -173,10 +179,13 @@ pub struct Targets {
     selectors: Vec<Selector>,
     /// Show first sightings (not in `check`, which shows refusals only).
     show_seen: bool,
-    /// Something changed since the last checkpoint.
-    dirty: bool,
     /// Lines for the live display, in order.
     notes: Vec<String>,
+    /// Cgroups folded into user space (or retired) whose kernel records are dropped only
+    /// once a checkpoint has saved what they held: a crash in between loses nothing.
+    folded_out: Vec<u64>,
+    /// Cgroups the kernel's map had no room for (their calls are not recorded).
+    map_full: u64,
 }
 
 impl Targets {
@@ -188,14 +197,22 @@ impl Targets {
             provisional: HashMap::new(),
             selectors: Vec::new(),
             show_seen,
-            dirty: false,
             notes: Vec::new(),
+            folded_out: Vec::new(),
+            map_full: 0,
         }
     }
 
-    pub fn push(&mut self, t: Target) -> usize {
+    /// Adds a target; a label another target has already gets a suffix (`web-2`), so that
+    /// distinct targets get distinct files.
+    pub fn push(&mut self, mut t: Target) -> usize {
+        let base = t.label.clone();
+        let mut n = 1;
+        while self.list.iter().any(|o| o.active && o.label == t.label) {
+            n += 1;
+            t.label = format!("{base}-{n}");
+        }
         self.list.push(t);
-        self.dirty = true;
         self.list.len() - 1
     }
 
@@ -223,14 +240,6 @@ impl Targets {
     }
     pub fn add_selectors(&mut self, s: impl IntoIterator<Item = Selector>) {
         self.selectors.extend(s);
-        self.dirty = true;
-    }
-    /// Whether anything changed since the last call.
-    pub fn take_dirty(&mut self) -> bool {
-        std::mem::take(&mut self.dirty)
-    }
-    pub fn mark_dirty(&mut self) {
-        self.dirty = true;
     }
     /// The lines queued for the live display since the last call.
     pub fn take_notes(&mut self) -> Vec<String> {
@@ -324,9 +333,19 @@ impl Targets {
     }
 
     /// Cgroup `id` is target `i`'s: traced in the kernel, no longer provisional.
+    /// A kernel map with no room left is a warning (counted, shown in `status`), never the
+    /// end of the session.
     pub fn track(&mut self, i: usize, id: u64, k: &mut dyn Kernel) -> Result<(), RecordError> {
         self.provisional.remove(&id);
-        k.add_cgroup(id)?;
+        if let Err(e) = k.add_cgroup(id) {
+            self.map_full += 1;
+            let line = format!(
+                "{}: WARNING: cgroup {id} cannot be traced ({e}); its calls are not recorded",
+                self.list[i].label
+            );
+            self.note(line);
+            return Ok(());
+        }
         self.by_cgroup.insert(id, i);
         if !self.list[i].live.contains(&id) {
             self.list[i].live.push(id);
@@ -334,8 +353,9 @@ impl Targets {
         Ok(())
     }
 
-    /// Folds the instances of target `i` other than `keep` into user space and drops them from
-    /// the kernel map, which keeps the map bounded across many restarts.
+    /// Folds the instances of target `i` other than `keep` into user space; the next
+    /// checkpoint drops them from the kernel map (see [`release_folded`](Self::release_folded)),
+    /// which keeps the map bounded across many restarts.
     pub fn fold_old(&mut self, i: usize, keep: u64, k: &mut dyn Kernel) -> Result<(), RecordError> {
         let old: Vec<u64> = self.list[i]
             .live
@@ -347,10 +367,9 @@ impl Targets {
             if let Some(l) = k.learned(id)? {
                 self.list[i].folded.merge(&l);
             }
-            k.remove_cgroup(id)?;
+            self.folded_out.push(id);
             self.by_cgroup.remove(&id);
             self.list[i].live.retain(|&x| x != id);
-            self.dirty = true;
         }
         Ok(())
     }
@@ -360,7 +379,6 @@ impl Targets {
         let was_provisional = self.provisional.remove(&id).is_some();
         self.track(i, id, k)?;
         self.fold_old(i, id, k)?;
-        self.dirty = true;
         let t = &mut self.list[i];
         match t.container_id.clone() {
             Some(cid) if t.known_ids.contains(&cid) => t.restarts += 1,
@@ -490,7 +508,6 @@ impl Targets {
         let Some(&i) = self.by_cgroup.get(&ev.cgroup_id) else {
             return;
         };
-        self.dirty = true;
         let compat = matches!(
             ev.kind,
             event_kind::SEEN_COMPAT | event_kind::REFUSED_COMPAT
@@ -526,6 +543,84 @@ impl Targets {
         }
     }
 
+    /// After a checkpoint saved what they held: drops the folded cgroups from the kernel map.
+    pub fn release_folded(&mut self, k: &mut dyn Kernel) -> Result<(), RecordError> {
+        while let Some(id) = self.folded_out.pop() {
+            if let Err(e) = k.remove_cgroup(id) {
+                self.folded_out.push(id);
+                return Err(e.into());
+            }
+        }
+        Ok(())
+    }
+
+    /// Cgroups the kernel's map had no room for.
+    pub fn map_full(&self) -> u64 {
+        self.map_full
+    }
+
+    /// Makes the kernel's map the truth: a cgroup in it that no target owns (its adoption
+    /// event was dropped from the ring buffer, or came while nobody listened) is adopted by
+    /// the target whose watched path it is, or else traced provisionally from `now` until the
+    /// engine says whose it is.
+    pub fn reconcile(
+        &mut self,
+        now: Instant,
+        k: &mut dyn Kernel,
+        cg: &dyn Cgroups,
+    ) -> Result<(), RecordError> {
+        for id in k.cgroups()? {
+            if self.by_cgroup.contains_key(&id)
+                || self.provisional.contains_key(&id)
+                || self.folded_out.contains(&id)
+            {
+                continue;
+            }
+            let owner = self.list.iter().position(|t| {
+                t.active
+                    && t.path
+                        .as_deref()
+                        .is_some_and(|p| cg.id_of(p).is_ok_and(|c| c.0 == id))
+            });
+            match owner {
+                Some(i) => {
+                    let line = format!(
+                        "{}: instance cgroup {id} found in the kernel's map (its event was dropped)",
+                        self.list[i].label
+                    );
+                    self.note(line);
+                    self.adopt(i, id, k)?;
+                }
+                None => {
+                    self.provisional.insert(id, now);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Container `id` was destroyed: its instances are folded and its path no longer watched;
+    /// a target a selector took in is retired (what it learned stays, for export).
+    pub fn on_destroyed(&mut self, id: &str, k: &mut dyn Kernel) -> Result<(), RecordError> {
+        for i in 0..self.list.len() {
+            let t = &self.list[i];
+            if !t.active || t.container_id.as_deref() != Some(id) {
+                continue;
+            }
+            if t.selected {
+                let line = format!("{}: container destroyed; no longer recorded", t.label);
+                self.retire(i, k)?;
+                self.note(line);
+                continue;
+            }
+            self.fold_old(i, u64::MAX, k)?;
+            if let Some(path) = self.list[i].path.clone() {
+                k.unwatch(&path)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Stops recording target `i`; what it learned stays, for a later export.
     pub fn retire(&mut self, i: usize, k: &mut dyn Kernel) -> Result<(), RecordError> {
         let learned = self.learned(i, k)?;
@@ -534,11 +629,10 @@ impl Targets {
             k.unwatch(&path)?;
         }
         for id in std::mem::take(&mut self.list[i].live) {
-            k.remove_cgroup(id)?;
+            self.folded_out.push(id);
             self.by_cgroup.remove(&id);
         }
         self.list[i].active = false;
-        self.dirty = true;
         Ok(())
     }
 }

@@ -30,6 +30,9 @@ pub struct Snapshot {
     /// Last first sighting and its time (seconds since the epoch).
     pub last_new: Option<(String, u64)>,
     pub events: u64,
+    /// Taken in by a selector.
+    #[serde(default)]
+    pub selected: bool,
 }
 
 /// Seconds since the Unix epoch.
@@ -60,6 +63,7 @@ impl Targets {
                         .as_ref()
                         .map(|(n, at)| (n.clone(), epoch_secs(*at))),
                     events: t.events,
+                    selected: t.selected,
                 })
             })
             .collect()
@@ -82,6 +86,7 @@ impl Targets {
         t.restarts = saved.restarts;
         t.known_ids = saved.known_ids;
         t.events = saved.events;
+        t.selected = saved.selected;
         t.last_new = saved
             .last_new
             .map(|(n, at)| (n, SystemTime::UNIX_EPOCH + Duration::from_secs(at)));

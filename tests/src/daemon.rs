@@ -15,7 +15,8 @@ pub struct Daemon {
     log: PathBuf,
     /// Its control socket.
     pub socket: PathBuf,
-    state: PathBuf,
+    /// Its state directory.
+    pub state: PathBuf,
 }
 
 /// The syscall programs' links, pinned by a daemon while it records.
@@ -144,6 +145,11 @@ impl Daemon {
     }
 
     /// Its resident memory, in KiB.
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn rss_kib(&self) -> u64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
             .expect("daemon status");

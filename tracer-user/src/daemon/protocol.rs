@@ -55,6 +55,9 @@ pub struct Status {
     pub syscalls: u64,
     pub ring_drops: u64,
     pub refusals: u64,
+    /// Cgroups the kernel's map had no room for (their calls are not recorded).
+    #[serde(default)]
+    pub map_full: u64,
     /// Seconds since the Unix epoch, when this status was taken.
     pub now: u64,
 }
@@ -125,6 +128,13 @@ pub fn render_status(s: &Status) -> String {
         "kernel: {} syscalls traced, {} refusals, {} ring-buffer drops (the maps lose nothing)",
         s.syscalls, s.refusals, s.ring_drops
     );
+    if s.map_full > 0 {
+        let _ = writeln!(
+            out,
+            "WARNING: {} cgroups could not be traced: the kernel's map is full",
+            s.map_full
+        );
+    }
     out
 }
 
@@ -169,5 +179,11 @@ mod tests {
         assert!(t.contains(" 5m "), "{t}");
         assert!(t.contains("mbind"), "{t}");
         assert!(render_status(&Status::default()).contains("no containers"));
+        assert!(!t.contains("map is full"));
+        let full = Status {
+            map_full: 3,
+            ..Default::default()
+        };
+        assert!(render_status(&full).contains("3 cgroups could not be traced"));
     }
 }

@@ -202,6 +202,7 @@ fn status(session: &Session) -> Result<Status, RecordError> {
         syscalls: counters.syscalls,
         ring_drops: counters.ring_drops,
         refusals: counters.refusals,
+        map_full: session.targets().map_full(),
         now: epoch_secs(SystemTime::now()),
     })
 }

@@ -237,3 +237,51 @@ fn restart_restarts_every_container_at_once() {
         "{text}"
     );
 }
+
+/// A device or a link as destination is refused before recording starts and left as it was
+/// (here `/dev/null` in a private mount namespace, so a regression cannot break the host's);
+/// `-o -` writes the profile to standard output.
+#[test]
+fn devices_are_refused_as_destinations_and_dash_means_stdout() {
+    preflight();
+    let cg = Cgroup::new("st-e2e-dev/x");
+    let _probe = looping_probe(&cg.0, nr("getcpu"));
+    let script = format!(
+        "mount -t tmpfs tmpfs /dev && mknod -m 666 /dev/null c 1 3 && \
+         {} record --cgroup {} -o /dev/null --duration 1; echo exit=$?; stat -c %F /dev/null",
+        tracer_bin().display(),
+        cg.0.display()
+    );
+    let out = sh(Command::new("unshare").args([
+        "--mount",
+        "--propagation",
+        "private",
+        "sh",
+        "-c",
+        &script,
+    ]));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("exit=1"), "{text}");
+    assert!(text.contains("not a regular file"), "{text}");
+    assert!(
+        text.contains("character special file"),
+        "/dev/null was replaced: {text}"
+    );
+    let out = Command::new(tracer_bin())
+        .args(["record", "--cgroup"])
+        .arg(&cg.0)
+        .args(["-o", "-", "--duration", "2"])
+        .output()
+        .expect("record -o -");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    let json = &stdout[stdout.find("\n{").expect("a JSON document") + 1..];
+    let json = &json[..json.find("\n}\n").expect("its end") + 2];
+    let doc: serde_json::Value = serde_json::from_str(json).expect("the profile");
+    assert_eq!(doc["defaultAction"], "SCMP_ACT_ERRNO");
+    assert!(!Path::new("-").exists(), "a file named - was written");
+}

@@ -1,7 +1,13 @@
 //! `merge`, `diff` and `explain`: reading profile files of any format and reporting on them.
 //! The logic is in `profile::formats` and `profile::advice`; this file does the file I/O.
 
-use std::{collections::BTreeSet, path::Path};
+use std::{
+    collections::BTreeSet,
+    fs::{File, FileType, OpenOptions},
+    io::Read,
+    os::unix::fs::{FileTypeExt, OpenOptionsExt},
+    path::Path,
+};
 
 use thiserror::Error;
 
@@ -9,11 +15,21 @@ use crate::{
     profile::{
         advice::{docker_default, docker_default_allows, docker_default_covers},
         args::describe,
-        formats::{self, Format, Profile},
+        formats::{self, escape, Format, FormatWarning, Parsed, Profile},
     },
+    record::display,
     syscalls::Arch,
 };
 
+/// The largest profile file read. Docker's default profile is 13 KiB, a learned one a few; the
+/// bound is what a wrong path (a disk image, a log) can make us read into memory.
+pub const MAX_PROFILE_BYTES: u64 = 16 << 20;
+
+/// Warnings printed per file; a file with more says how many it left out.
+const MAX_WARNINGS: usize = 10;
+
+/// Why a profile file could not be read. Paths are [`escape`]d like the profile's own strings:
+/// they end up on the same terminal.
 #[derive(Debug, Error)]
 pub enum ProfileFileError {
     #[error("cannot read {path}: {source}")]
@@ -21,6 +37,12 @@ pub enum ProfileFileError {
         path: String,
         source: std::io::Error,
     },
+    /// A FIFO would block until a writer comes, a device may never end: only regular files
+    /// (through symlinks) are profiles.
+    #[error("{path} is not a regular file ({kind}): give the path of a profile file")]
+    NotAFile { path: String, kind: &'static str },
+    #[error("{path} is larger than {} MiB: not a seccomp profile", MAX_PROFILE_BYTES >> 20)]
+    TooLarge { path: String },
     #[error("{path} is not JSON: {source}")]
     Json {
         path: String,
@@ -31,24 +53,104 @@ pub enum ProfileFileError {
         path: String,
         source: formats::FormatError,
     },
+    #[error("reading profiles on {0} is not supported (x86_64 and aarch64 are)")]
+    UnsupportedArch(&'static str),
 }
 
+/// What a file of `kind` is, for the error; `None` for a regular file.
+fn not_a_file(kind: FileType) -> Option<&'static str> {
+    Some(if kind.is_file() {
+        return None;
+    } else if kind.is_dir() {
+        "a directory"
+    } else if kind.is_fifo() {
+        "a FIFO"
+    } else if kind.is_char_device() {
+        "a character device"
+    } else if kind.is_block_device() {
+        "a block device"
+    } else if kind.is_socket() {
+        "a socket"
+    } else {
+        "not a file"
+    })
+}
+
+/// The bytes of the profile file at `path`: a regular file (a symlink is followed) of at most
+/// [`MAX_PROFILE_BYTES`]. What it is is checked before it is opened (opening a device can have
+/// effects), and again on what was opened, without blocking (`O_NONBLOCK`: the path may have
+/// become a FIFO in between); the read itself is bounded too, should the file grow.
+fn read_bounded(path: &Path) -> Result<Vec<u8>, ProfileFileError> {
+    let p = || escape(&path.display().to_string()).into_owned();
+    let io = |source| ProfileFileError::Read { path: p(), source };
+    let check = |kind: FileType, len: u64| match not_a_file(kind) {
+        Some(kind) => Err(ProfileFileError::NotAFile { path: p(), kind }),
+        None if len > MAX_PROFILE_BYTES => Err(ProfileFileError::TooLarge { path: p() }),
+        None => Ok(()),
+    };
+    let meta = std::fs::metadata(path).map_err(io)?;
+    check(meta.file_type(), meta.len())?;
+    let file: File = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+        .map_err(io)?;
+    let meta = file.metadata().map_err(io)?;
+    check(meta.file_type(), meta.len())?;
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.take(MAX_PROFILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io)?;
+    if bytes.len() as u64 > MAX_PROFILE_BYTES {
+        return Err(ProfileFileError::TooLarge { path: p() });
+    }
+    Ok(bytes)
+}
+
+/// The profile in the file at `path`, in any format, read for a host of `arch`; what Docker
+/// would ignore in it is in the warnings.
+pub fn read(path: &Path, arch: Arch) -> Result<Parsed, ProfileFileError> {
+    let bytes = read_bounded(path)?;
+    let p = || escape(&path.display().to_string()).into_owned();
+    let doc: serde_json::Value = serde_json::from_slice(&bytes)
+        .map_err(|source| ProfileFileError::Json { path: p(), source })?;
+    formats::parse(&doc, arch).map_err(|source| ProfileFileError::Format { path: p(), source })
+}
+
+/// [`read`] on this host, its warnings printed on standard error (the first
+/// [`MAX_WARNINGS`], then how many more).
 pub fn load(path: &Path) -> Result<(Format, Profile), ProfileFileError> {
-    let p = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|source| ProfileFileError::Read {
-        path: p.clone(),
-        source,
-    })?;
-    let doc: serde_json::Value =
-        serde_json::from_str(&text).map_err(|source| ProfileFileError::Json {
-            path: p.clone(),
-            source,
-        })?;
-    formats::parse(&doc).map_err(|source| ProfileFileError::Format { path: p, source })
+    let arch = Arch::host().ok_or(ProfileFileError::UnsupportedArch(std::env::consts::ARCH))?;
+    let parsed = read(path, arch)?;
+    for line in warning_lines(&path.display().to_string(), &parsed.warnings) {
+        display::warn(&line);
+    }
+    Ok((parsed.format, parsed.profile))
 }
 
+/// The lines that report `warnings` about the file at `path`.
+fn warning_lines(path: &str, warnings: &[FormatWarning]) -> Vec<String> {
+    let path = escape(path);
+    let mut lines: Vec<String> = warnings
+        .iter()
+        .take(MAX_WARNINGS)
+        .map(|w| format!("warning: {path}: {w}"))
+        .collect();
+    if warnings.len() > MAX_WARNINGS {
+        lines.push(format!(
+            "warning: {path}: {} more warnings like these",
+            warnings.len() - MAX_WARNINGS
+        ));
+    }
+    lines
+}
+
+/// `names`, escaped, comma-separated.
 fn list(names: impl IntoIterator<Item = impl AsRef<str>>) -> String {
-    let v: Vec<String> = names.into_iter().map(|n| n.as_ref().to_string()).collect();
+    let v: Vec<String> = names
+        .into_iter()
+        .map(|n| escape(n.as_ref()).into_owned())
+        .collect();
     if v.is_empty() {
         "(none)".into()
     } else {
@@ -64,8 +166,10 @@ fn rule_of(p: &Profile, name: &str) -> String {
     }
 }
 
-/// What one profile allows that the other does not, argument rules included.
+/// What one profile allows that the other does not, argument rules included. Every string
+/// printed (the names too) is [`escape`]d: it comes from a file.
 pub fn diff(a: &Profile, b: &Profile, a_name: &str, b_name: &str) -> String {
+    let (a_name, b_name) = (escape(a_name), escape(b_name));
     let only_a: Vec<&String> = a.allowed.difference(&b.allowed).collect();
     let only_b: Vec<&String> = b.allowed.difference(&a.allowed).collect();
     let differ: Vec<&String> = a
@@ -90,7 +194,8 @@ pub fn diff(a: &Profile, b: &Profile, a_name: &str, b_name: &str) -> String {
         out.push_str("allowed by both with different argument rules:\n");
         for n in differ {
             out.push_str(&format!(
-                "  {n}: {a_name}: {}; {b_name}: {}\n",
+                "  {}: {a_name}: {}; {b_name}: {}\n",
+                escape(n),
                 rule_of(a, n),
                 rule_of(b, n)
             ));
@@ -101,13 +206,15 @@ pub fn diff(a: &Profile, b: &Profile, a_name: &str, b_name: &str) -> String {
 
 /// A profile against Docker's default: what it allows beyond it, why the default refuses
 /// those and the capability that would allow them, its argument rules, counts, and what was
-/// refused while recording.
+/// refused while recording. Every string printed is [`escape`]d.
 pub fn explain(p: &Profile, arch: Arch, name: &str) -> String {
+    let name = escape(name);
     let default = docker_default_allows(arch);
     let mut out = format!(
-        "{name}: {} syscalls allowed; Docker's default allows {} unconditionally on {arch:?}\n",
+        "{name}: {} syscalls allowed; Docker's default allows {} unconditionally on {}\n",
         p.allowed.len(),
-        default.len()
+        default.len(),
+        formats::arch_name(arch)
     );
     let no_conditions = Default::default();
     let beyond: Vec<&String> = p
@@ -131,13 +238,13 @@ pub fn explain(p: &Profile, arch: Arch, name: &str) -> String {
                 Some(c) => format!(" (only {})", describe(n, c)),
                 None => String::new(),
             };
-            out.push_str(&format!("  {n}{rule}: {}; {fix}\n", adv.reason));
+            out.push_str(&format!("  {}{rule}: {}; {fix}\n", escape(n), adv.reason));
         }
     }
     if !p.conditions.is_empty() {
         out.push_str("argument rules (allowed only with the values seen):\n");
         for (n, c) in &p.conditions {
-            out.push_str(&format!("  {n}: {}\n", describe(n, c)));
+            out.push_str(&format!("  {}: {}\n", escape(n), describe(n, c)));
         }
     }
     let narrower: BTreeSet<&str> = default
@@ -216,6 +323,96 @@ mod tests {
             "{d}"
         );
         assert!(diff(&a, &a, "a", "b").contains("the same 2"));
+    }
+
+    #[test]
+    fn reports_escape_what_came_from_a_file() {
+        let mut a = p(&["read", "\u{1b}[2J"]);
+        a.refused.insert("\u{9b}31m".into());
+        a.allowed.insert("\u{9b}31m".into());
+        let d = diff(&a, &p(&["read"]), "a\u{7}.json", "b.json");
+        assert_eq!(
+            d,
+            "only a\\u{7}.json allows (2): \\u{1b}[2J, \\u{9b}31m\nonly b.json allows (0): (none)\n"
+        );
+        let e = explain(&a, Arch::X86_64, "\u{1b}]0;x\u{7}");
+        assert!(!e.contains(['\u{1b}', '\u{9b}', '\u{7}']), "{e:?}");
+        assert!(e.starts_with("\\u{1b}]0;x\\u{7}: 3 syscalls"), "{e}");
+        assert!(e.lines().next().unwrap().ends_with(" on x86_64"), "{e}");
+        assert!(
+            e.contains("refused while recording (and allowed here): \\u{9b}31m\n"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn warnings_are_capped_per_file() {
+        let w = |i: usize| FormatWarning::UnknownSyscall {
+            at: format!("syscalls[{i}].names[0]"),
+            name: "fooo".into(),
+            arch: "x86_64",
+        };
+        let lines = warning_lines("p\u{1b}.json", &(0..25).map(w).collect::<Vec<_>>());
+        assert_eq!(lines.len(), MAX_WARNINGS + 1);
+        assert_eq!(
+            lines[0],
+            "warning: p\\u{1b}.json: syscalls[0].names[0]: unknown syscall \"fooo\" on x86_64; ignored"
+        );
+        assert_eq!(
+            lines[MAX_WARNINGS],
+            "warning: p\\u{1b}.json: 15 more warnings like these"
+        );
+        assert_eq!(warning_lines("p", &[w(0)]).len(), 1);
+        assert!(warning_lines("p", &[]).is_empty());
+    }
+
+    /// A directory of its own under the temporary one, removed on drop.
+    struct Scratch(std::path::PathBuf);
+
+    impl Scratch {
+        fn new(test: &str) -> Self {
+            let d = std::env::temp_dir()
+                .join(format!("seccomp-tracer-unit-{test}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&d);
+            std::fs::create_dir_all(&d).unwrap();
+            Self(d)
+        }
+    }
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    #[test]
+    fn only_regular_files_up_to_the_limit_are_read() {
+        let dir = Scratch::new("profile-files");
+        let err = |path: &Path| read_bounded(path).unwrap_err().to_string();
+        let good = dir.0.join("good.json");
+        std::fs::write(&good, "{}").unwrap();
+        let fifo = dir.0.join("fifo");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: mkfifo(3) with a NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        assert!(err(&fifo)
+            .ends_with("fifo is not a regular file (a FIFO): give the path of a profile file"));
+        assert_eq!(
+            err(Path::new("/dev/zero")),
+            "/dev/zero is not a regular file (a character device): give the path of a profile file"
+        );
+        assert!(err(&dir.0).contains("(a directory)"));
+        let link = dir.0.join("link.json");
+        std::os::unix::fs::symlink(&good, &link).unwrap();
+        assert_eq!(read_bounded(&link).unwrap(), b"{}");
+        // At the limit is read; one byte more is not.
+        let big = dir.0.join("big.json");
+        let f = File::create(&big).unwrap();
+        f.set_len(MAX_PROFILE_BYTES).unwrap();
+        assert_eq!(read_bounded(&big).unwrap().len() as u64, MAX_PROFILE_BYTES);
+        f.set_len(MAX_PROFILE_BYTES + 1).unwrap();
+        assert!(err(&big).ends_with("big.json is larger than 16 MiB: not a seccomp profile"));
+        assert!(err(&dir.0.join("missing")).starts_with("cannot read "));
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! picks the format, and holds the format-independent `Profile`.
 
 use std::{
+    borrow::Cow,
     collections::{BTreeMap, BTreeSet},
     fmt,
     path::{Path, PathBuf},
@@ -145,7 +146,11 @@ impl Profile {
 }
 
 /// Why a document could not be read as a profile; `at` is where in it, as a JSON path
-/// (`syscalls[3].action`, `spec.syscalls[0].names[1]`).
+/// (`syscalls[3].action`, `spec.syscalls[0].names[1]`). These are errors because Docker refuses
+/// such a profile too and the container does not start: moby cannot decode it (a field of the
+/// wrong type), or runc cannot convert it (an action or operator libseccomp does not have, an
+/// empty name, `name` and `names` in one rule). What Docker accepts is a [`FormatWarning`].
+/// Strings taken from the document are [`escape`]d.
 #[derive(Clone, Debug, PartialEq, Eq, Error)]
 pub enum FormatError {
     #[error("not a seccomp profile: {0}")]
@@ -154,15 +159,121 @@ pub enum FormatError {
     UnknownAction { at: String, found: String },
     #[error("{at}: unknown operator {found}")]
     UnknownOp { at: String, found: String },
-    #[error("{at}: null instead of a list of syscall names")]
-    NamesNull { at: String },
-    #[error("{at}: the rule names no syscall (neither `names` nor `name`)")]
-    NoNames { at: String },
+    /// runc: "empty string is not a valid syscall".
+    #[error("{at}: an empty syscall name")]
+    EmptyName { at: String },
+    /// moby: "use either 'name' or 'names'".
+    #[error("{at}: both `name` and `names`; Docker takes one or the other")]
+    NameAndNames { at: String },
     #[error("{at}: {found} is not a syscall name")]
     NotAName { at: String, found: String },
     /// Any other field of the wrong type, or a required one missing.
     #[error("{at}: {reason}")]
     Malformed { at: String, reason: String },
+}
+
+/// What a document says that Docker accepts and ignores: a warning (with where it is), and the
+/// profile read without it. Most often a mistake, so it is worth a word; never an error, since
+/// Docker runs the container with the profile as it is.
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+pub enum FormatWarning {
+    /// A syscall name no architecture has: runc skips a name libseccomp cannot resolve
+    /// ("unknown seccomp syscall ... ignored"), so the rule does nothing for it. Most often a
+    /// typo. `arch` is the host's, for the message.
+    #[error("{at}: unknown syscall \"{}\" on {arch}; ignored", escape(.name))]
+    UnknownSyscall {
+        at: String,
+        name: String,
+        arch: &'static str,
+    },
+    /// `names: null`: moby passes the rule on with no names, runc adds nothing for it.
+    #[error("{at}: null instead of a list of syscall names; the rule is ignored")]
+    NamesNull { at: String },
+    /// No `names` (or an empty list) and no `name`: the same rule naming nothing.
+    #[error("{at}: the rule names no syscall; ignored")]
+    NoNames { at: String },
+}
+
+/// A profile read from a document: its format, what it allows, and what Docker would ignore.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Parsed {
+    pub format: Format,
+    pub profile: Profile,
+    pub warnings: Vec<FormatWarning>,
+}
+
+/// Names libseccomp resolves that none of our tables has: other architectures' calls (ARM,
+/// PowerPC, s390, RISC-V) and the socket calls x86's socketcall multiplexes. Docker's default
+/// profile lists most of them; a rule naming one is not a typo.
+const OTHER_ARCH_NAMES: &[&str] = &[
+    "arm_fadvise64_64",
+    "arm_sync_file_range",
+    "breakpoint",
+    "cacheflush",
+    "get_tls",
+    "multiplexer",
+    "recv",
+    "riscv_flush_icache",
+    "riscv_hwprobe",
+    "rtas",
+    "s390_guarded_storage",
+    "s390_pci_mmio_read",
+    "s390_pci_mmio_write",
+    "s390_runtime_instr",
+    "s390_sthyi",
+    "send",
+    "set_tls",
+    "spu_create",
+    "spu_run",
+    "subpage_prot",
+    "swapcontext",
+    "switch_endian",
+    "sync_file_range2",
+    "sys_debug_setcontext",
+    "usr26",
+    "usr32",
+];
+
+/// Whether libseccomp (and so Docker) knows syscall `name` on some architecture. A profile may
+/// name calls of every architecture (Docker's default does): only a name none has is unknown.
+pub fn is_syscall_name(name: &str) -> bool {
+    [Arch::X86_64, Arch::Aarch64, Arch::I386]
+        .into_iter()
+        .any(|a| a.number(name).is_some())
+        || OTHER_ARCH_NAMES.contains(&name)
+}
+
+/// How `arch` is named in messages (as `uname -m` says).
+pub fn arch_name(arch: Arch) -> &'static str {
+    match arch {
+        Arch::X86_64 => "x86_64",
+        Arch::Aarch64 => "aarch64",
+        Arch::I386 => "i386",
+    }
+}
+
+/// `s` safe to print on a terminal: control characters (C0, DEL, C1: ESC and CSI start terminal
+/// escapes) and the invisible or bidirectional formatting ones are written `\u{1b}`. Every
+/// string read from a profile goes through this before it is printed. Backslashes are left as
+/// they are, so escaping twice changes nothing.
+pub fn escape(s: &str) -> Cow<'_, str> {
+    fn unsafe_char(c: char) -> bool {
+        c.is_control()
+            || matches!(c, '\u{061c}' | '\u{200b}'..='\u{200f}' | '\u{2028}'..='\u{202e}'
+                | '\u{2060}'..='\u{2069}' | '\u{feff}')
+    }
+    if !s.chars().any(unsafe_char) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if unsafe_char(c) {
+            out.push_str(&format!("\\u{{{:x}}}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
 }
 
 /// The document for `format`; `name` names the Kubernetes resource.
@@ -176,28 +287,35 @@ pub fn render(format: Format, arch: Arch, name: &str, p: &Profile) -> Value {
     doc.expect("typed seccomp documents always serialize")
 }
 
-/// Reads a profile in any of the formats (an OCI `config.json` too). Docker's format is told
-/// from the OCI one by the fields only Docker has (`archMap`, rule comments, `includes`...).
-pub fn parse(doc: &Value) -> Result<(Format, Profile), FormatError> {
+/// Reads a profile in any of the formats (an OCI `config.json` too), for a host of `arch`.
+/// Docker's format is told from the OCI one by the fields only Docker has (`archMap`, rule
+/// comments, `includes`...).
+pub fn parse(doc: &Value, arch: Arch) -> Result<Parsed, FormatError> {
     const TOP: &str = "the profile";
-    if doc["kind"] == docs::SPO_KIND {
+    let (format, read) = if doc["kind"] == docs::SPO_KIND {
         has_default_action(&doc["spec"])?;
         let d: SeccompProfile = typed::<_, Rule>(doc, TOP, &doc["spec"]["syscalls"], "spec.")?;
-        return Ok((Format::Kubernetes, d.to_profile()?));
-    }
-    let (body, at) = match &doc["linux"]["seccomp"] {
-        s @ Value::Object(_) => (s, "linux.seccomp."),
-        _ => (doc, ""),
-    };
-    has_default_action(body)?;
-    let whole = at.strip_suffix('.').unwrap_or(TOP);
-    if at.is_empty() && docs::looks_like_docker(body) {
-        let d: DockerProfile = typed::<_, DockerRule>(body, whole, &body["syscalls"], at)?;
-        Ok((Format::Docker, d.to_profile()?))
+        (Format::Kubernetes, d.to_profile(arch)?)
     } else {
-        let d: LinuxSeccomp = typed::<_, Rule>(body, whole, &body["syscalls"], at)?;
-        Ok((Format::Oci, d.to_profile(at)?))
-    }
+        let (body, at) = match &doc["linux"]["seccomp"] {
+            s @ Value::Object(_) => (s, "linux.seccomp."),
+            _ => (doc, ""),
+        };
+        has_default_action(body)?;
+        let whole = at.strip_suffix('.').unwrap_or(TOP);
+        if at.is_empty() && docs::looks_like_docker(body) {
+            let d: DockerProfile = typed::<_, DockerRule>(body, whole, &body["syscalls"], at)?;
+            (Format::Docker, d.to_profile(arch)?)
+        } else {
+            let d: LinuxSeccomp = typed::<_, Rule>(body, whole, &body["syscalls"], at)?;
+            (Format::Oci, d.to_profile(at, arch)?)
+        }
+    };
+    Ok(Parsed {
+        format,
+        profile: read.profile,
+        warnings: read.warnings,
+    })
 }
 
 fn has_default_action(body: &Value) -> Result<(), FormatError> {

@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::{arch_list, defaults, nullable, read, rules, Action, Lenient, Rule, RuleView};
+use super::{arch_list, defaults, nullable, read, rules, Action, Lenient, Read, Rule, RuleView};
 use crate::profile::formats::{FormatError, Profile};
 use crate::syscalls::Arch;
 
@@ -146,14 +146,14 @@ impl DockerProfile {
     }
 
     /// What the profile allows; rules whose `includes` depend on the host are left out.
-    pub fn to_profile(&self) -> Result<Profile, FormatError> {
+    pub fn to_profile(&self, host: Arch) -> Result<Read, FormatError> {
         let rules = self.syscalls.iter().map(|r| RuleView {
             rule: &r.rule,
             name: r.name.as_ref(),
             comment: r.comment.as_deref(),
             host_dependent: r.includes.as_ref().is_some_and(|f| !f.is_empty()),
         });
-        read(&self.default_action, rules, "")
+        read(&self.default_action, rules, "", host)
     }
 }
 
@@ -187,7 +187,7 @@ mod tests {
         .unwrap();
         assert_eq!(doc.arch_map[0].sub_architectures, Vec::<String>::new());
         assert_eq!(doc.flags, ["SECCOMP_FILTER_FLAG_LOG"]);
-        let p = doc.to_profile().unwrap();
+        let p = doc.to_profile(Arch::X86_64).unwrap().profile;
         // An empty filter is no condition (as in moby); one we do not know is.
         assert_eq!(
             p.allowed.iter().map(String::as_str).collect::<Vec<_>>(),
@@ -210,7 +210,7 @@ mod tests {
             doc.syscalls[1].comment.as_deref(),
             Some(super::super::REFUSED_COMMENT)
         );
-        assert_eq!(doc.to_profile().unwrap(), p);
+        assert_eq!(doc.to_profile(Arch::X86_64).unwrap().profile, p);
     }
 
     #[test]

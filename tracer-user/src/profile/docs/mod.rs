@@ -22,7 +22,10 @@ pub use oci::LinuxSeccomp;
 pub use spo::{kube_name, Metadata, SeccompProfile, SeccompProfileSpec, SPO_API_VERSION, SPO_KIND};
 
 use super::args::{ArgCmp, CmpOp, Condition};
-use super::formats::{FormatError, Profile, DEFAULT_ERRNO, ENOSYS_FALLBACK};
+use super::formats::{
+    arch_name, escape, is_syscall_name, FormatError, FormatWarning, Profile, DEFAULT_ERRNO,
+    ENOSYS_FALLBACK,
+};
 use crate::syscalls::Arch;
 
 const ENOSYS: u32 = 38;
@@ -267,9 +270,10 @@ impl<'a> From<&'a Rule> for RuleView<'a> {
     }
 }
 
+/// A value for an error message: a string as it is but [`escape`]d, anything else as JSON.
 fn shown(v: &Value) -> String {
     match v {
-        Value::String(s) => s.clone(),
+        Value::String(s) => escape(s).into_owned(),
         other => other.to_string(),
     }
 }
@@ -284,16 +288,52 @@ fn known_action(a: &Lenient<Action>, at: impl FnOnce() -> String) -> Result<Acti
     }
 }
 
-/// The names a rule lists, in `names` and the older `name`.
-fn rule_names<'a>(r: &RuleView<'a>, at: &str) -> Result<Vec<&'a String>, FormatError> {
-    let mut out = Vec::new();
-    match r.rule.names.as_ref() {
-        None => {}
-        Some(Lenient::Known(names)) => out.extend(names),
-        Some(Lenient::Other(Value::Null)) => {
-            return Err(FormatError::NamesNull {
-                at: format!("{at}.names"),
+/// Where in a rule a name is.
+#[derive(Clone, Copy)]
+enum NameAt {
+    /// `names[i]`
+    Names(usize),
+    /// Docker's older single `name`.
+    Name,
+}
+
+impl NameAt {
+    fn path(self, rule_at: &str) -> String {
+        match self {
+            Self::Names(j) => format!("{rule_at}.names[{j}]"),
+            Self::Name => format!("{rule_at}.name"),
+        }
+    }
+}
+
+/// The names a rule lists, in `names` or the older `name`, with where each is. As moby reads
+/// them: an empty `name` is none (Go's zero value), and a rule may not have both; a rule that
+/// names nothing is ignored by Docker, so it adds to `warnings`.
+fn rule_names<'a>(
+    r: &RuleView<'a>,
+    at: &str,
+    warnings: &mut Vec<FormatWarning>,
+) -> Result<Vec<(NameAt, &'a String)>, FormatError> {
+    let name = match r.name {
+        None => None,
+        Some(Lenient::Known(n)) => (!n.is_empty()).then_some(n),
+        Some(Lenient::Other(v)) => {
+            return Err(FormatError::NotAName {
+                at: format!("{at}.name"),
+                found: v.to_string(),
             })
+        }
+    };
+    let names: &[String] = match r.rule.names.as_ref() {
+        None => &[],
+        Some(Lenient::Known(names)) => names,
+        Some(Lenient::Other(Value::Null)) => {
+            if name.is_none() {
+                warnings.push(FormatWarning::NamesNull {
+                    at: format!("{at}.names"),
+                });
+            }
+            &[]
         }
         Some(Lenient::Other(v)) => {
             let (at, found) = match v.as_array() {
@@ -310,19 +350,26 @@ fn rule_names<'a>(r: &RuleView<'a>, at: &str) -> Result<Vec<&'a String>, FormatE
                 found: found.to_string(),
             });
         }
-    }
-    match r.name {
-        None => {}
-        Some(Lenient::Known(n)) => out.push(n),
-        Some(Lenient::Other(v)) => {
-            return Err(FormatError::NotAName {
-                at: format!("{at}.name"),
-                found: v.to_string(),
-            })
+    };
+    let out: Vec<(NameAt, &String)> = match name {
+        Some(_) if !names.is_empty() => {
+            return Err(FormatError::NameAndNames { at: at.to_string() })
         }
+        Some(n) => vec![(NameAt::Name, n)],
+        None => names
+            .iter()
+            .enumerate()
+            .map(|(j, n)| (NameAt::Names(j), n))
+            .collect(),
+    };
+    if out.is_empty() && !matches!(r.rule.names, Some(Lenient::Other(Value::Null))) {
+        warnings.push(FormatWarning::NoNames { at: at.to_string() });
     }
-    if r.rule.names.is_none() && r.name.is_none() {
-        return Err(FormatError::NoNames { at: at.to_string() });
+    // runc: "empty string is not a valid syscall".
+    if let Some((name_at, _)) = out.iter().find(|(_, n)| n.is_empty()) {
+        return Err(FormatError::EmptyName {
+            at: name_at.path(at),
+        });
     }
     Ok(out)
 }
@@ -354,28 +401,50 @@ fn condition(args: &[Arg], at: &str) -> Result<Option<Condition>, FormatError> {
     Ok(Some(c))
 }
 
-/// What a document allows: the names of its ALLOW rules that do not depend on the host. `at`
-/// is where the document's body is (`spec.`, `linux.seccomp.`, or empty), for errors.
+/// A document read: what it allows, and what in it Docker ignores (left out of `profile`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Read {
+    pub profile: Profile,
+    pub warnings: Vec<FormatWarning>,
+}
+
+/// What a document allows: the names of its ALLOW rules that do not depend on the host, less
+/// the names no architecture has (warned about in any rule: a typo in a rule that refuses is
+/// worth a word too). `at` is where the document's body is (`spec.`, `linux.seccomp.`, or
+/// empty), for errors; `host` names the architecture in warnings.
 fn read<'a>(
     default: &Lenient<Action>,
     rules: impl IntoIterator<Item = RuleView<'a>>,
     at: &str,
-) -> Result<Profile, FormatError> {
+    host: Arch,
+) -> Result<Read, FormatError> {
     let default = known_action(default, || format!("{at}defaultAction"))?;
     let mut p = Profile {
         complain: default == Action::Log,
         ..Default::default()
     };
     let mut unconditional = BTreeSet::new();
+    let mut warnings = Vec::new();
     for (i, r) in rules.into_iter().enumerate() {
         let at = format!("{at}syscalls[{i}]");
         let action = known_action(&r.rule.action, || format!("{at}.action"))?;
-        let names = rule_names(&r, &at)?;
+        let mut names = rule_names(&r, &at, &mut warnings)?;
         let condition = condition(&r.rule.args, &at)?;
+        names.retain(|&(name_at, n)| {
+            let known = is_syscall_name(n);
+            if !known {
+                warnings.push(FormatWarning::UnknownSyscall {
+                    at: name_at.path(&at),
+                    name: n.clone(),
+                    arch: arch_name(host),
+                });
+            }
+            known
+        });
         if action != Action::Allow || r.host_dependent {
             continue;
         }
-        for n in names {
+        for (_, n) in names {
             if r.comment == Some(REFUSED_COMMENT) {
                 p.refused.insert(n.clone());
             }
@@ -391,7 +460,10 @@ fn read<'a>(
         }
     }
     p.conditions.retain(|n, _| !unconditional.contains(n));
-    Ok(p)
+    Ok(Read {
+        profile: p,
+        warnings,
+    })
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{arch_list, defaults, nullable, read, rules, Action, Lenient, Rule, RuleView};
+use super::{arch_list, defaults, nullable, read, rules, Action, Lenient, Read, Rule, RuleView};
 use crate::profile::formats::{FormatError, Profile};
 use crate::syscalls::Arch;
 
@@ -49,11 +49,12 @@ impl LinuxSeccomp {
 
     /// What the profile allows. `at` is where this object is in its document (`linux.seccomp.`
     /// in a `config.json`), for errors.
-    pub fn to_profile(&self, at: &str) -> Result<Profile, FormatError> {
+    pub fn to_profile(&self, at: &str, host: Arch) -> Result<Read, FormatError> {
         read(
             &self.default_action,
             self.syscalls.iter().map(RuleView::from),
             at,
+            host,
         )
     }
 }
@@ -93,7 +94,7 @@ mod tests {
             "syscalls": [{ "names": ["getcwd", "chmod"], "action": "SCMP_ACT_ERRNO" }]
         }))
         .unwrap();
-        let p = doc.to_profile("").unwrap();
+        let p = doc.to_profile("", Arch::X86_64).unwrap().profile;
         assert!(p.allowed.is_empty() && p.conditions.is_empty() && !p.complain);
     }
 }

@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{arch_list, defaults, nullable, read, rules, Action, Lenient, Rule, RuleView};
+use super::{arch_list, defaults, nullable, read, rules, Action, Lenient, Read, Rule, RuleView};
 use crate::profile::formats::{FormatError, Profile};
 use crate::syscalls::Arch;
 
@@ -81,11 +81,12 @@ impl SeccompProfile {
     }
 
     /// What the profile allows (its base profile, if any, is not read).
-    pub fn to_profile(&self) -> Result<Profile, FormatError> {
+    pub fn to_profile(&self, host: Arch) -> Result<Read, FormatError> {
         read(
             &self.spec.default_action,
             self.spec.syscalls.iter().map(RuleView::from),
             "spec.",
+            host,
         )
     }
 }
@@ -311,7 +312,7 @@ mod tests {
         .unwrap();
         assert!(!doc.spec.disabled);
         assert_eq!(doc.spec.base_profile_name.as_deref(), Some("runc-v1.1.0"));
-        let p = doc.to_profile().unwrap();
+        let p = doc.to_profile(Arch::X86_64).unwrap().profile;
         assert!(p.complain);
         assert_eq!(
             p.conditions["personality"],

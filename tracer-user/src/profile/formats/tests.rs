@@ -6,6 +6,13 @@ use serde_json::json;
 use super::*;
 use crate::profile::args::{condition, ArgCmp, CmpOp};
 
+/// `super::parse` on x86_64, for documents whose names are all known.
+fn parse(doc: &Value) -> Result<(Format, Profile), FormatError> {
+    let p = super::parse(doc, Arch::X86_64)?;
+    assert_eq!(p.warnings, [], "{doc}");
+    Ok((p.format, p.profile))
+}
+
 fn profile(names: &[&str], refused: &[&str]) -> Profile {
     Profile {
         allowed: names.iter().chain(refused).map(|s| s.to_string()).collect(),
@@ -250,12 +257,8 @@ fn errors_say_what_is_wrong_and_where() {
             "syscalls[3].action: unknown action 7",
         ),
         (
-            json!({ "names": null, "action": "SCMP_ACT_ALLOW" }),
-            "syscalls[3].names: null instead of a list of syscall names",
-        ),
-        (
-            json!({ "action": "SCMP_ACT_ALLOW" }),
-            "syscalls[3]: the rule names no syscall (neither `names` nor `name`)",
+            json!({ "names": ["read", ""], "action": "SCMP_ACT_ALLOW" }),
+            "syscalls[3].names[1]: an empty syscall name",
         ),
         (
             json!({ "names": ["read", 12], "action": "SCMP_ACT_ALLOW" }),
@@ -301,7 +304,7 @@ fn errors_say_what_is_wrong_and_where() {
         Err(FormatError::UnknownAction { at, found })
             if at == "syscalls[3].action" && found == "SCMP_ACT_NOPE"
     ));
-    // Docker's single `name` must be a string too.
+    // Docker's single `name` must be a string too, and not come with `names`.
     let (doc, _) = with_rule(json!({ "name": 5, "action": "SCMP_ACT_ALLOW" }))
         .into_iter()
         .next()
@@ -310,6 +313,55 @@ fn errors_say_what_is_wrong_and_where() {
         parse(&doc).unwrap_err().to_string(),
         "syscalls[3].name: 5 is not a syscall name"
     );
+    let (doc, _) = with_rule(json!({ "name": "read", "names": ["write"],
+                                     "action": "SCMP_ACT_ALLOW" }))
+    .into_iter()
+    .next()
+    .unwrap();
+    assert_eq!(
+        parse(&doc).unwrap_err().to_string(),
+        "syscalls[3]: both `name` and `names`; Docker takes one or the other"
+    );
+}
+
+#[test]
+fn rules_that_name_nothing_are_a_located_warning() {
+    // Docker starts the container: the rule adds nothing to the filter.
+    let cases = [
+        (
+            json!({ "names": null, "action": "SCMP_ACT_ALLOW" }),
+            "syscalls[3].names: null instead of a list of syscall names; the rule is ignored",
+        ),
+        (
+            json!({ "action": "SCMP_ACT_ALLOW" }),
+            "syscalls[3]: the rule names no syscall; ignored",
+        ),
+        (
+            json!({ "names": [], "action": "SCMP_ACT_ALLOW" }),
+            "syscalls[3]: the rule names no syscall; ignored",
+        ),
+    ];
+    for (rule, expected) in cases {
+        for (doc, prefix) in with_rule(rule.clone()) {
+            let p = super::parse(&doc, Arch::X86_64).unwrap();
+            assert_eq!(p.profile, profile(&["read"], &[]), "{doc}");
+            let warnings: Vec<String> = p.warnings.iter().map(|w| w.to_string()).collect();
+            assert_eq!(warnings, [format!("{prefix}{expected}")], "{doc}");
+        }
+    }
+    // As moby reads Docker's rules: an empty `name` is none, `names: null` or `[]` beside a
+    // `name` is no conflict.
+    let docker = |rule: Value| with_rule(rule).into_iter().next().unwrap().0;
+    let p = super::parse(
+        &docker(json!({ "name": "", "action": "SCMP_ACT_ALLOW" })),
+        Arch::X86_64,
+    )
+    .unwrap();
+    assert!(matches!(&p.warnings[..], [FormatWarning::NoNames { at }] if at == "syscalls[3]"));
+    for names in [json!(null), json!([])] {
+        let doc = docker(json!({ "name": "getpid", "names": names, "action": "SCMP_ACT_ALLOW" }));
+        assert_eq!(parse(&doc).unwrap().1, profile(&["read", "getpid"], &[]));
+    }
 }
 
 #[test]
@@ -430,5 +482,90 @@ fn kubernetes_writes_a_docker_copy_for_kubelet() {
     assert_eq!(
         kubelet_path(Path::new("profiles/db")),
         Path::new("profiles/db.kubelet.json")
+    );
+}
+
+#[test]
+fn unknown_names_are_a_located_warning_and_left_out() {
+    for (doc, prefix) in
+        with_rule(json!({ "names": ["getpid", "fooo"], "action": "SCMP_ACT_ALLOW" }))
+    {
+        let p = super::parse(&doc, Arch::Aarch64).unwrap();
+        assert_eq!(p.profile, profile(&["read", "getpid"], &[]), "{doc}");
+        let [w] = &p.warnings[..] else {
+            panic!("{:?}", p.warnings)
+        };
+        assert_eq!(
+            w.to_string(),
+            format!("{prefix}syscalls[3].names[1]: unknown syscall \"fooo\" on aarch64; ignored")
+        );
+    }
+    // Docker's single `name`, a rule that refuses, and escapes in the name.
+    let (doc, _) = with_rule(json!({ "name": "\u{1b}[2J", "action": "SCMP_ACT_ERRNO" }))
+        .into_iter()
+        .next()
+        .unwrap();
+    let p = super::parse(&doc, Arch::X86_64).unwrap();
+    assert_eq!(
+        p.warnings.iter().map(|w| w.to_string()).collect::<Vec<_>>(),
+        [r#"syscalls[3].name: unknown syscall "\u{1b}[2J" on x86_64; ignored"#]
+    );
+}
+
+#[test]
+fn names_of_any_architecture_are_known() {
+    // i386 (a 32-bit call in a 64-bit container), arm64-only, other architectures' calls
+    // Docker's default lists, and x86's multiplexed socket calls.
+    for n in [
+        "read",
+        "socketcall",
+        "_llseek",
+        "renameat2",
+        "arm_fadvise64_64",
+        "s390_pci_mmio_read",
+        "riscv_flush_icache",
+        "recv",
+        "send",
+    ] {
+        assert!(is_syscall_name(n), "{n}");
+    }
+    for n in ["fooo", "", "READ", "read ", "\u{1b}[2J"] {
+        assert!(!is_syscall_name(n), "{n:?}");
+    }
+}
+
+#[test]
+fn escape_leaves_nothing_a_terminal_acts_on() {
+    assert!(matches!(escape("clock_gettime64"), Cow::Borrowed(_)));
+    assert_eq!(escape("a\u{1b}[2Jb"), r"a\u{1b}[2Jb");
+    assert_eq!(
+        escape("\u{9b}2J\u{7f}\n\t\0"),
+        r"\u{9b}2J\u{7f}\u{a}\u{9}\u{0}"
+    );
+    // Bidirectional overrides and zero-width characters hide or reorder text.
+    assert_eq!(
+        escape("x\u{202e}y\u{200b}z\u{feff}"),
+        r"x\u{202e}y\u{200b}z\u{feff}"
+    );
+    // Printable text of any script stays, and escaping twice changes nothing.
+    assert_eq!(escape("énoncé ✓ 名前"), "énoncé ✓ 名前");
+    let once = escape("\u{1b}]0;title\u{7}").into_owned();
+    assert_eq!(escape(&once), once);
+    let err = FormatError::UnknownAction {
+        at: "syscalls[0].action".into(),
+        found: "x".into(),
+    };
+    assert!(!err.to_string().contains('\u{1b}'));
+}
+
+#[test]
+fn strings_in_errors_are_escaped() {
+    let (doc, _) = with_rule(json!({ "names": ["read"], "action": "SCMP_ACT_\u{1b}[2J" }))
+        .into_iter()
+        .next()
+        .unwrap();
+    assert_eq!(
+        parse(&doc).unwrap_err().to_string(),
+        r"syscalls[3].action: unknown action SCMP_ACT_\u{1b}[2J"
     );
 }

@@ -10,7 +10,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use e2e::{busybox, cleanup, nr, preflight, target_status, tracer, tracer_bin, workdir, Daemon};
+use e2e::{
+    busybox, cleanup, docker, nr, preflight, rules_for, target_status, tracer, tracer_bin, workdir,
+    Daemon,
+};
 
 fn daemon_output(args: &[&str]) -> std::process::Output {
     let mut child = Command::new(tracer_bin())
@@ -160,4 +163,41 @@ fn a_container_created_while_the_daemon_is_down_is_claimed_by_its_selector() {
     assert!(!d.text().contains("LATE"), "{}", d.text());
     let out = tracer(&["status", "--socket", d.socket.to_str().unwrap()], &[]);
     assert!(out.status.success());
+}
+
+/// What the kernel recorded without any event (a new argument value of a call already seen)
+/// is in the next checkpoint: after kill -9 and the loss of the pinned maps (a reboot), the
+/// restarted daemon still has it.
+#[test]
+fn a_checkpoint_saves_what_no_event_announced() {
+    preflight();
+    let name = "st-e2e-args";
+    let _c = cleanup(&[name]);
+    let dir = workdir("ckpt-args");
+    busybox(name, "while true; do sleep 0.2; done", None);
+    let mut d = Daemon::start(&dir);
+    d.ok(&["add", name]);
+    let socket = nr("socket").to_string();
+    // AF_UNIX first: `socket` is seen (an event)...
+    docker(&["exec", name, "/rawcall", &socket, "1", "1", "0"]);
+    sleep(Duration::from_secs(3));
+    // ...then AF_INET6: a new value of a call already seen, which no event announces.
+    docker(&["exec", name, "/rawcall", &socket, "10", "1", "0"]);
+    sleep(Duration::from_secs(3));
+    d.kill9();
+    // A reboot: the pinned maps are gone, only the state file remains.
+    let pins = d.pins();
+    let _ = std::fs::remove_dir_all(&pins);
+    d.restart();
+    let profile = dir.join("args.json");
+    d.ok(&["export", name, "-o", profile.to_str().unwrap()]);
+    let families: Vec<u64> = rules_for(&profile, "socket")
+        .iter()
+        .filter_map(|r| r["args"][0]["value"].as_u64())
+        .collect();
+    assert!(
+        families.contains(&1) && families.contains(&10),
+        "socket families after the reboot: {families:?}\n{}",
+        d.text()
+    );
 }

@@ -91,8 +91,9 @@ impl Lock {
                 pid: pid.trim().to_string(),
             });
         }
-        f.set_len(0).map_err(io)?;
-        write!(f, "{}", std::process::id()).map_err(io)?;
+        // Only for the message of a second daemon: a full disk does not stop this one.
+        let _ = f.set_len(0);
+        let _ = write!(f, "{}", std::process::id());
         Ok(Self(f))
     }
 }

@@ -3,7 +3,7 @@
 //! at once. Needs root, BPF and Docker; fails (never skips) without them.
 
 use std::{
-    os::unix::process::CommandExt,
+    os::unix::{fs::PermissionsExt, process::CommandExt},
     path::{Path, PathBuf},
     process::{Command, Stdio},
     thread::sleep,
@@ -284,4 +284,47 @@ fn devices_are_refused_as_destinations_and_dash_means_stdout() {
     let doc: serde_json::Value = serde_json::from_str(json).expect("the profile");
     assert_eq!(doc["defaultAction"], "SCMP_ACT_ERRNO");
     assert!(!Path::new("-").exists(), "a file named - was written");
+}
+
+/// In a directory others can write (like /tmp), an unprivileged user plants a link at the
+/// destination: the recording refuses it and the file it points to is left as it was.
+#[test]
+fn a_link_planted_by_another_user_is_never_written_through() {
+    preflight();
+    let dir = workdir("planted");
+    let shared = dir.join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let victim = dir.join("victim");
+    std::fs::write(&victim, "precious\n").unwrap();
+    let dest = shared.join("x.json");
+    let out = sh(Command::new("setpriv").args([
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+        "ln",
+        "-s",
+        victim.to_str().unwrap(),
+        dest.to_str().unwrap(),
+    ]));
+    assert!(out.status.success(), "planting the link as nobody: {out:?}");
+    let cg = Cgroup::new("st-e2e-planted/x");
+    let _probe = looping_probe(&cg.0, nr("getcpu"));
+    let out = Command::new(tracer_bin())
+        .args(["record", "--cgroup"])
+        .arg(&cg.0)
+        .args(["-o", dest.to_str().unwrap(), "--duration", "1"])
+        .output()
+        .expect("record");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("symbolic link"), "{err}");
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
+    let meta = std::fs::symlink_metadata(&dest).unwrap();
+    assert!(
+        meta.file_type().is_symlink(),
+        "the planted link was replaced"
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(&shared).unwrap().flatten().collect();
+    assert_eq!(leftovers.len(), 1, "temp files left behind: {leftovers:?}");
 }

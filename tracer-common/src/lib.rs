@@ -12,6 +12,10 @@ pub const BITMAP_WORDS: usize = (MAX_SYSCALLS / 64) as usize;
 pub const MAX_TARGETS: u32 = 4096;
 /// 64-bit words of the kernel's target filter bitmap (a power of two): 262,144 bits, 32 KiB.
 pub const FILTER_WORDS: u32 = 4096;
+/// Cgroups above a task's own that the kernel looks through for a target, so that a target's
+/// descendants (systemd or a nested runtime inside a container, any delegation) are traced as
+/// the target. A task nested deeper below its target than this is not traced.
+pub const SUBTREE_LEVELS: u32 = 16;
 /// Cgroup paths watched for (re)creation at once.
 pub const MAX_WATCHES: u32 = 4096;
 /// Length of a watched cgroup path, NUL padded. Longer paths are truncated on both sides alike.
@@ -48,7 +52,8 @@ pub mod maps {
     pub const EVENTS: &str = "EVENTS";
     /// Per-CPU counters, indexed by [`counter`](super::counter).
     pub const COUNTERS: &str = "COUNTERS";
-    /// Lengths of the parent directories watched with `watch_tag::PARENT`.
+    /// The parent directories watched with `watch_tag::PARENT`, by length and level (see
+    /// [`parent_entry`](super::parent_entry)).
     pub const PARENT_LENS: &str = "PARENT_LENS";
     /// One all-zero `CgroupRecord`.
     pub const ZERO: &str = "ZERO";
@@ -86,10 +91,15 @@ pub mod globals {
     pub const MKDIR_ROOT_OFFSET: &str = "MKDIR_ROOT_OFFSET";
     pub const MKDIR_ID_OFFSET: &str = "MKDIR_ID_OFFSET";
     pub const MKDIR_PATH_OFFSET: &str = "MKDIR_PATH_OFFSET";
+    pub const MKDIR_LEVEL_OFFSET: &str = "MKDIR_LEVEL_OFFSET";
     pub const TASK_CGROUPS_OFFSET: &str = "TASK_CGROUPS_OFFSET";
     pub const CSS_SET_DFL_CGRP_OFFSET: &str = "CSS_SET_DFL_CGRP_OFFSET";
     pub const CGROUP_KN_OFFSET: &str = "CGROUP_KN_OFFSET";
     pub const KERNFS_NODE_ID_OFFSET: &str = "KERNFS_NODE_ID_OFFSET";
+    /// `cgroup.self.parent` (the parent's css) and `cgroup_subsys_state.cgroup` (its cgroup):
+    /// the step from a cgroup to its parent.
+    pub const CGROUP_PARENT_OFFSET: &str = "CGROUP_PARENT_OFFSET";
+    pub const CSS_CGROUP_OFFSET: &str = "CSS_CGROUP_OFFSET";
     pub const TASK_PID_OFFSET: &str = "TASK_PID_OFFSET";
     pub const TASK_TGID_OFFSET: &str = "TASK_TGID_OFFSET";
     pub const REGS_CX_OFFSET: &str = "REGS_CX_OFFSET";
@@ -97,7 +107,7 @@ pub mod globals {
     /// The tracer's own process, never recorded.
     pub const TRACER_TGID: &str = "TRACER_TGID";
     /// Every global user space writes: the kernel layout, then the tracer's tgid.
-    pub const ALL: [&str; 19] = [
+    pub const ALL: [&str; 22] = [
         SECCOMP_MODE_OFFSET,
         REGS_NR_OFFSET,
         REGS_ARG0_OFFSET,
@@ -108,10 +118,13 @@ pub mod globals {
         MKDIR_ROOT_OFFSET,
         MKDIR_ID_OFFSET,
         MKDIR_PATH_OFFSET,
+        MKDIR_LEVEL_OFFSET,
         TASK_CGROUPS_OFFSET,
         CSS_SET_DFL_CGRP_OFFSET,
         CGROUP_KN_OFFSET,
         KERNFS_NODE_ID_OFFSET,
+        CGROUP_PARENT_OFFSET,
+        CSS_CGROUP_OFFSET,
         TASK_PID_OFFSET,
         TASK_TGID_OFFSET,
         REGS_CX_OFFSET,
@@ -330,6 +343,22 @@ impl CgroupPath {
     }
 }
 
+/// The `PARENT_LENS` value of a parent directory watched with `watch_tag::PARENT` (a path
+/// relative to the cgroup2 root, `/docker`): its length, and its level (its number of
+/// components, as the kernel counts a cgroup's depth). The kernel adopts a new cgroup only
+/// one level below it, a container's, and not a container's own descendants (`/docker/<id>/sub`),
+/// which are traced as the container they are in. 0 for an empty path (an unused slot).
+pub fn parent_entry(path: &[u8]) -> u32 {
+    let level = path.split(|&b| b == b'/').filter(|c| !c.is_empty()).count() as u32;
+    (level << 16) | (path.len() as u32 & 0xffff)
+}
+
+/// The length and level of a `PARENT_LENS` value (see [`parent_entry`]).
+#[inline(always)]
+pub fn parse_parent_entry(v: u32) -> (usize, u32) {
+    ((v & 0xffff) as usize, v >> 16)
+}
+
 /// Bit of an ENTERED slot value marking a call that may install a seccomp filter.
 const ENTERED_INSTALL: u64 = 1 << 31;
 
@@ -424,6 +453,21 @@ mod tests {
         }
         // A cleared slot names no task.
         assert_eq!(parse_entered(0), (0, 0, false));
+    }
+
+    #[test]
+    fn parent_entries_hold_length_and_level() {
+        assert_eq!(parse_parent_entry(parent_entry(b"/docker")), (7, 1));
+        assert_eq!(parse_parent_entry(parent_entry(b"/system.slice")), (13, 1));
+        assert_eq!(
+            parse_parent_entry(parent_entry(b"/kubepods/burstable")),
+            (19, 2)
+        );
+        // Trailing or doubled slashes are no components.
+        assert_eq!(parse_parent_entry(parent_entry(b"/a//b/")), (6, 2));
+        // An unused slot.
+        assert_eq!(parse_parent_entry(0), (0, 0));
+        assert_eq!(parent_entry(b""), 0);
     }
 
     #[test]

@@ -10,10 +10,12 @@ use aya_ebpf::{
     programs::{BtfTracePointContext, TracePointContext},
     EbpfContext,
 };
-use tracer_common::{event_kind, filter_bit, watch_tag, CgroupPath, CGROUP_PATH_LEN, MAX_PARENTS};
+use tracer_common::{
+    event_kind, filter_bit, parse_parent_entry, watch_tag, CgroupPath, CGROUP_PATH_LEN, MAX_PARENTS,
+};
 
 use crate::{
-    globals::{global, MKDIR_ID_OFFSET, MKDIR_PATH_OFFSET, MKDIR_ROOT_OFFSET},
+    globals::{global, MKDIR_ID_OFFSET, MKDIR_LEVEL_OFFSET, MKDIR_PATH_OFFSET, MKDIR_ROOT_OFFSET},
     maps::{FILTER, PARENT_LENS, SCRATCH, TARGETS, WATCH, ZERO},
     record::emit,
     state::bump_generation,
@@ -65,7 +67,7 @@ pub(crate) fn try_cgroup_mkdir(ctx: &TracePointContext) -> Result<(), i64> {
     unsafe { bpf_probe_read_kernel_str_bytes(src, &mut key.bytes[..CGROUP_PATH_LEN - 1]) }?;
     let tag = match watched(key) {
         Some(tag) => tag,
-        None => match watched_parent(src) {
+        None => match watched_parent(ctx, src) {
             Some(tag) => tag,
             None => return Ok(()),
         },
@@ -82,19 +84,23 @@ pub(crate) fn try_cgroup_mkdir(ctx: &TracePointContext) -> Result<(), i64> {
     Ok(())
 }
 
-/// Whether the new cgroup at `src` lies under a parent watched with `watch_tag::PARENT`.
-/// Parents are few and their lengths known (PARENT_LENS), so each check is one bounded read of
-/// that prefix into a zeroed key: no loop over the bytes, which the verifier could not afford.
+/// Whether the new cgroup at `src` lies directly under a parent watched with
+/// `watch_tag::PARENT` (one level below it: a container's cgroup, not one of its own
+/// descendants, which are traced as the container). Parents are few and their lengths known
+/// (PARENT_LENS), so each check is one bounded read of that prefix into a zeroed key: no loop
+/// over the bytes, which the verifier could not afford.
 #[inline(always)]
-pub(crate) fn watched_parent(src: *const u8) -> Option<u32> {
+pub(crate) fn watched_parent(ctx: &TracePointContext, src: *const u8) -> Option<u32> {
+    // SAFETY: the offset comes from this tracepoint's format file; read_at probes the record.
+    let level: i32 = unsafe { ctx.read_at(global(&MKDIR_LEVEL_OFFSET) as usize) }.ok()?;
     let key = SCRATCH.get_ptr_mut(0)?;
     // SAFETY: per-CPU scratch slot owned by this program invocation.
     let key = unsafe { &mut *key };
     let mut k = 0;
     while k < MAX_PARENTS {
-        let len = PARENT_LENS.get(k).copied().unwrap_or(0) as usize;
+        let (len, parent_level) = parse_parent_entry(PARENT_LENS.get(k).copied().unwrap_or(0));
         k += 1;
-        if len == 0 || len >= CGROUP_PATH_LEN - 1 {
+        if len == 0 || len >= CGROUP_PATH_LEN - 1 || level as u32 != parent_level + 1 {
             continue;
         }
         // SAFETY: bpf_probe_read_kernel tolerates any source address.

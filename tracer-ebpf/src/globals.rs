@@ -51,6 +51,8 @@ pub(crate) static MKDIR_ROOT_OFFSET: u64 = 8;
 pub(crate) static MKDIR_ID_OFFSET: u64 = 16;
 #[no_mangle]
 pub(crate) static MKDIR_PATH_OFFSET: u64 = 24;
+#[no_mangle]
+pub(crate) static MKDIR_LEVEL_OFFSET: u64 = 12;
 
 /// Offsets of the pointer chain `task->cgroups->dfl_cgrp->kn->id` (the task's cgroup v2 id).
 #[no_mangle]
@@ -61,6 +63,12 @@ pub(crate) static CSS_SET_DFL_CGRP_OFFSET: u64 = 0;
 pub(crate) static CGROUP_KN_OFFSET: u64 = 0;
 #[no_mangle]
 pub(crate) static KERNFS_NODE_ID_OFFSET: u64 = 0;
+/// Offsets of `cgroup.self.parent` and `cgroup_subsys_state.cgroup`: a cgroup's parent is
+/// `cgrp->self.parent->cgroup` (NULL `self.parent` at the root).
+#[no_mangle]
+pub(crate) static CGROUP_PARENT_OFFSET: u64 = 0;
+#[no_mangle]
+pub(crate) static CSS_CGROUP_OFFSET: u64 = 0;
 
 /// Offsets of `task_struct.pid` and `task_struct.tgid`.
 #[no_mangle]

@@ -59,7 +59,8 @@ pub(crate) static EVENTS: RingBuf = RingBuf::with_byte_size(RING_BYTES, 0);
 #[map]
 pub(crate) static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(counter::COUNT, 0);
 
-/// Lengths of the paths watched with `watch_tag::PARENT` (0 = unused slot).
+/// Lengths and levels of the paths watched with `watch_tag::PARENT` (see
+/// `tracer_common::parent_entry`; 0 = unused slot).
 #[map]
 pub(crate) static PARENT_LENS: Array<u32> = Array::with_max_entries(MAX_PARENTS, 0);
 

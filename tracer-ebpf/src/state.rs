@@ -6,12 +6,12 @@ use core::{
     ptr::{addr_of_mut, read_volatile},
 };
 
-use tracer_common::{SyscallBits, BITMAP_WORDS, ENTERED_SLOTS};
+use tracer_common::{CgroupRecord, SyscallBits, BITMAP_WORDS, ENTERED_SLOTS, SUBTREE_LEVELS};
 
 use crate::{
     globals::{global, TASK_PID_OFFSET, TASK_TGID_OFFSET, TRACER_TGID},
     maps::{CPU, ENTERED, GEN, INSTALLS, TARGETS},
-    task::{current_cgroup_id, current_task, has_seccomp, load, maybe_target},
+    task::{cgroup_id, cgroup_parent, current_task, has_seccomp, load, maybe_target, task_cgroup},
 };
 
 /// What sys_enter and sys_exit know about the task running on this CPU, so that the common
@@ -22,7 +22,8 @@ use crate::{
 pub(crate) struct CpuState {
     pub(crate) regs: u64,
     pub(crate) gen: u64,
-    /// The task's cgroup id when it is a target, else 0.
+    /// The id of the target the task is traced as (its cgroup or the nearest traced ancestor
+    /// of it), else 0.
     pub(crate) cgroup: u64,
     pub(crate) pid_tgid: u64,
     /// 1 once the task runs under a seccomp filter (a filter is never removed).
@@ -79,8 +80,55 @@ pub(crate) fn end_install() {
     }
 }
 
-/// The [`CpuState`] of the task entered through `regs`, refreshed when stale: one helper call
-/// and, for targets only, one hash lookup.
+/// The nearest target among the cgroup of `task` and its [`SUBTREE_LEVELS`] closest
+/// ancestors, with its record: a task in a target's subtree is traced as the target. Each
+/// level costs a few loads and a FILTER bit test; only a set bit costs a hash lookup.
+#[inline(always)]
+fn traced_cgroup(task: *const u8) -> Option<(u64, *mut CgroupRecord)> {
+    let mut cgrp = task_cgroup(task);
+    let mut level = 0;
+    // Bounded, as the verifier requires of a loop.
+    while level <= SUBTREE_LEVELS {
+        if cgrp.is_null() {
+            return None;
+        }
+        let id = cgroup_id(cgrp);
+        if maybe_target(id) {
+            if let Some(record) = TARGETS.get_ptr_mut(id) {
+                return Some((id, record));
+            }
+        }
+        cgrp = cgroup_parent(cgrp);
+        level += 1;
+    }
+    None
+}
+
+/// Makes `cpu` describe `task` as the target it is traced as, if any (see [`traced_cgroup`]):
+/// its id, and the calls it is known to make.
+///
+/// Out of line (a BPF-to-BPF call): inlined, the walk's registers crowd those of the callers'
+/// fast paths, which then spill and reload on every syscall.
+#[inline(never)]
+fn trace_as_target(cpu: &mut CpuState, task: *const u8) {
+    let Some((id, record)) = traced_cgroup(task) else {
+        return;
+    };
+    cpu.cgroup = id;
+    let mut i = 0;
+    while i < BITMAP_WORDS {
+        // SAFETY: `record` is a live map value; `i` is in bounds.
+        unsafe {
+            cpu.allowed.words[i] = read_volatile(addr_of_mut!((*record).native.allowed.words[i]));
+            cpu.setup.words[i] = read_volatile(addr_of_mut!((*record).native.setup.words[i]));
+        }
+        i += 1;
+    }
+}
+
+/// The [`CpuState`] of the task entered through `regs`, refreshed when stale: one helper call,
+/// then a walk up the task's cgroups (see [`trace_as_target`]), with a hash lookup only where
+/// a FILTER bit is set.
 #[inline(always)]
 pub(crate) fn cpu_state(regs: *const u8) -> Option<&'static mut CpuState> {
     let cpu = CPU.get_ptr_mut(0)?;
@@ -94,7 +142,6 @@ pub(crate) fn cpu_state(regs: *const u8) -> Option<&'static mut CpuState> {
         return Some(cpu);
     }
     let task = current_task();
-    let id = current_cgroup_id(task);
     let tgid: u32 = load(task, global(&TASK_TGID_OFFSET));
     let pid: u32 = load(task, global(&TASK_PID_OFFSET));
     cpu.regs = key;
@@ -102,20 +149,10 @@ pub(crate) fn cpu_state(regs: *const u8) -> Option<&'static mut CpuState> {
     cpu.pid_tgid = (tgid as u64) << 32 | pid as u64;
     cpu.filtered = has_seccomp(task) as u64;
     cpu.cgroup = 0;
-    if tgid == global(&TRACER_TGID) || !maybe_target(id) {
+    if tgid == global(&TRACER_TGID) {
         return Some(cpu);
     }
-    let record = TARGETS.get_ptr_mut(id)?;
-    cpu.cgroup = id;
-    let mut i = 0;
-    while i < BITMAP_WORDS {
-        // SAFETY: `record` is a live map value; `i` is in bounds.
-        unsafe {
-            cpu.allowed.words[i] = read_volatile(addr_of_mut!((*record).native.allowed.words[i]));
-            cpu.setup.words[i] = read_volatile(addr_of_mut!((*record).native.setup.words[i]));
-        }
-        i += 1;
-    }
+    trace_as_target(cpu, task);
     Some(cpu)
 }
 

@@ -8,9 +8,9 @@ use tracer_common::{filter_bit, PR_SET_SECCOMP};
 
 use crate::{
     globals::{
-        global, CGROUP_KN_OFFSET, COMPAT_MASK, COMPAT_OFFSET, CSS_SET_DFL_CGRP_OFFSET, INSTALL_NRS,
-        KERNFS_NODE_ID_OFFSET, REGS_ARG0_OFFSET, REGS_CX_OFFSET, REGS_IP_OFFSET,
-        SECCOMP_MODE_OFFSET, TASK_CGROUPS_OFFSET,
+        global, CGROUP_KN_OFFSET, CGROUP_PARENT_OFFSET, COMPAT_MASK, COMPAT_OFFSET,
+        CSS_CGROUP_OFFSET, CSS_SET_DFL_CGRP_OFFSET, INSTALL_NRS, KERNFS_NODE_ID_OFFSET,
+        REGS_ARG0_OFFSET, REGS_CX_OFFSET, REGS_IP_OFFSET, SECCOMP_MODE_OFFSET, TASK_CGROUPS_OFFSET,
     },
     maps::FILTER,
 };
@@ -30,14 +30,29 @@ pub(crate) fn load<T: Copy>(base: *const u8, offset: u64) -> T {
     unsafe { read_volatile(base.wrapping_add(offset as usize) as *const T) }
 }
 
-/// The cgroup v2 id of `task`, as `bpf_get_current_cgroup_id` would return it, without the
-/// helper call.
+/// The cgroup v2 of `task` (`task->cgroups->dfl_cgrp`).
 #[inline(always)]
-pub(crate) fn current_cgroup_id(task: *const u8) -> u64 {
+pub(crate) fn task_cgroup(task: *const u8) -> *const u8 {
     let cset: *const u8 = load(task, global(&TASK_CGROUPS_OFFSET));
-    let cgrp: *const u8 = load(cset, global(&CSS_SET_DFL_CGRP_OFFSET));
+    load(cset, global(&CSS_SET_DFL_CGRP_OFFSET))
+}
+
+/// The id of cgroup `cgrp`, as `bpf_get_current_cgroup_id` returns it for a task in it,
+/// without the helper call.
+#[inline(always)]
+pub(crate) fn cgroup_id(cgrp: *const u8) -> u64 {
     let kn: *const u8 = load(cgrp, global(&CGROUP_KN_OFFSET));
     load(kn, global(&KERNFS_NODE_ID_OFFSET))
+}
+
+/// The parent of cgroup `cgrp` (`cgrp->self.parent->cgroup`); null at the root.
+#[inline(always)]
+pub(crate) fn cgroup_parent(cgrp: *const u8) -> *const u8 {
+    let css: *const u8 = load(cgrp, global(&CGROUP_PARENT_OFFSET));
+    if css.is_null() {
+        return css;
+    }
+    load(css, global(&CSS_CGROUP_OFFSET))
 }
 
 /// False when cgroup `id` is certainly not a target (its FILTER bit is clear).

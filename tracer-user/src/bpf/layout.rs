@@ -27,9 +27,13 @@ pub struct KernelLayout {
     pub mkdir_root: u64,
     pub mkdir_id: u64,
     pub mkdir_path: u64,
+    pub mkdir_level: u64,
     /// Offsets of `task_struct.cgroups`, `css_set.dfl_cgrp`, `cgroup.kn`, `kernfs_node.id`:
     /// the pointer chain to the task's cgroup v2 id.
     pub cgroup_chain: [u64; 4],
+    /// Offsets of `cgroup.self.parent` and `cgroup_subsys_state.cgroup`: the step from a
+    /// cgroup to its parent, so that a target's descendants are traced as the target.
+    pub cgroup_parent: [u64; 2],
     pub task_pid: u64,
     pub task_tgid: u64,
     /// Offsets of `pt_regs.cx` and `pt_regs.ip` on x86_64 (0 elsewhere, where unused).
@@ -107,12 +111,17 @@ impl KernelLayout {
         let format =
             fs::read_to_string(Path::new(TRACEFS).join("events/cgroup/cgroup_mkdir/format"))
                 .map_err(|e| BpfError::MkdirFormat(e.to_string()))?;
-        let offs = format_offsets(&format, &["root", "id", "path"])?;
+        let offs = format_offsets(&format, &["root", "id", "path", "level"])?;
         let cgroup_chain = [
             btf.member_offset("task_struct", &["cgroups"])?,
             btf.member_offset("css_set", &["dfl_cgrp"])?,
             btf.member_offset("cgroup", &["kn"])?,
             btf.member_offset("kernfs_node", &["id"])?,
+        ]
+        .map(u64::from);
+        let cgroup_parent = [
+            btf.member_offset("cgroup", &["self", "parent"])?,
+            btf.member_offset("cgroup_subsys_state", &["cgroup"])?,
         ]
         .map(u64::from);
         Ok(Self {
@@ -126,7 +135,9 @@ impl KernelLayout {
             mkdir_root: offs[0],
             mkdir_id: offs[1],
             mkdir_path: offs[2],
+            mkdir_level: offs[3],
             cgroup_chain,
+            cgroup_parent,
             task_pid: btf.member_offset("task_struct", &["pid"])?.into(),
             task_tgid: btf.member_offset("task_struct", &["tgid"])?.into(),
             regs_cx: regs_cx.into(),
@@ -148,10 +159,13 @@ impl KernelLayout {
         out.global(globals::MKDIR_ROOT_OFFSET, &self.mkdir_root);
         out.global(globals::MKDIR_ID_OFFSET, &self.mkdir_id);
         out.global(globals::MKDIR_PATH_OFFSET, &self.mkdir_path);
+        out.global(globals::MKDIR_LEVEL_OFFSET, &self.mkdir_level);
         out.global(globals::TASK_CGROUPS_OFFSET, &self.cgroup_chain[0]);
         out.global(globals::CSS_SET_DFL_CGRP_OFFSET, &self.cgroup_chain[1]);
         out.global(globals::CGROUP_KN_OFFSET, &self.cgroup_chain[2]);
         out.global(globals::KERNFS_NODE_ID_OFFSET, &self.cgroup_chain[3]);
+        out.global(globals::CGROUP_PARENT_OFFSET, &self.cgroup_parent[0]);
+        out.global(globals::CSS_CGROUP_OFFSET, &self.cgroup_parent[1]);
         out.global(globals::TASK_PID_OFFSET, &self.task_pid);
         out.global(globals::TASK_TGID_OFFSET, &self.task_tgid);
         out.global(globals::REGS_CX_OFFSET, &self.regs_cx);
@@ -210,8 +224,8 @@ mod tests {
             \tfield:u64 id;\toffset:16;\tsize:8;\tsigned:0;\n\
             \tfield:__data_loc char[] path;\toffset:24;\tsize:4;\tsigned:0;\n";
         assert_eq!(
-            format_offsets(format, &["root", "id", "path"]).unwrap(),
-            [8, 16, 24]
+            format_offsets(format, &["root", "id", "path", "level"]).unwrap(),
+            [8, 16, 24, 12]
         );
         assert!(format_offsets(format, &["nope"]).is_err());
     }

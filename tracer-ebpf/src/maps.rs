@@ -44,8 +44,9 @@ pub(crate) static TARGETS: HashMap<u64, CgroupRecord> = HashMap::with_max_entrie
 #[map]
 pub(crate) static WATCH: HashMap<CgroupPath, u32> = HashMap::with_max_entries(MAX_WATCHES, 0);
 
-/// `tid << 32 | nr` of the syscall each task is inside, indexed by `tid % ENTERED_SLOTS`;
-/// cleared at sys_exit. Lets sys_exit tell a refused call from one that ran and failed.
+/// The syscall each task is inside (`tracer_common::entered`), by `entered_index(tid)`;
+/// marked out of it at sys_exit (`returned`). Lets sys_exit tell a refused call from one
+/// that ran and failed.
 #[map]
 pub(crate) static ENTERED: Array<u64> = Array::with_max_entries(ENTERED_SLOTS, 0);
 

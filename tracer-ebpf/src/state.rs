@@ -6,7 +6,7 @@ use core::{
     ptr::{addr_of_mut, read_volatile},
 };
 
-use tracer_common::{CgroupRecord, SyscallBits, BITMAP_WORDS, ENTERED_SLOTS, SUBTREE_LEVELS};
+use tracer_common::{entered_index, CgroupRecord, SyscallBits, BITMAP_WORDS, SUBTREE_LEVELS};
 
 use crate::{
     globals::{global, TASK_PID_OFFSET, TASK_TGID_OFFSET, TRACER_TGID},
@@ -156,9 +156,10 @@ pub(crate) fn cpu_state(regs: *const u8) -> Option<&'static mut CpuState> {
     Some(cpu)
 }
 
+/// Task `tid`'s slot of [`ENTERED`], perhaps shared (see `tracer_common::slot_state`).
 #[inline(always)]
 pub(crate) fn entered_slot(tid: u32) -> Option<*mut u64> {
-    ENTERED.get_ptr_mut(tid % ENTERED_SLOTS)
+    ENTERED.get_ptr_mut(entered_index(tid))
 }
 
 /// The [`CpuState`] of the task entered through `regs` if it is a target. "Not a target" is a

@@ -5,8 +5,8 @@ use core::ptr::{addr_of_mut, read_volatile, write_volatile};
 
 use aya_ebpf::{macros::btf_tracepoint, programs::BtfTracePointContext};
 use tracer_common::{
-    arg_call, arg_phase, counter, entered, event_kind, is_refusal, parse_entered, AbiRecord,
-    MAX_SYSCALLS,
+    arg_call, arg_phase, counter, entered, event_kind, is_refusal, returned, slot_state, AbiRecord,
+    SlotState, MAX_SYSCALLS,
 };
 
 use crate::{
@@ -39,10 +39,9 @@ pub fn sys_enter(ctx: BtfTracePointContext) -> i32 {
     if let Some(slot) = entered_slot(tid) {
         // SAFETY: array slot pointer from the map, valid and aligned.
         unsafe {
-            // Without sys_exit nothing clears the slot: an install mark of this task's is its
-            // previous call, which has returned.
-            let (prev_tid, _, prev_install) = parse_entered(read_volatile(slot));
-            if prev_install && prev_tid == tid {
+            // Without sys_exit nothing marks the task out of its call: an install mark of this
+            // task's is its previous call, which has returned.
+            if let SlotState::Inside { install: true, .. } = slot_state(read_volatile(slot), tid) {
                 end_install();
                 installed = true;
             }
@@ -117,22 +116,27 @@ pub fn sys_exit(ctx: BtfTracePointContext) -> i32 {
     };
     let cgroup = cpu.cgroup;
     let tid = cpu.pid_tgid as u32;
-    let mut entered_nr: i64 = -1;
+    let mut state = SlotState::Outside;
     if let Some(slot) = entered_slot(tid) {
         // SAFETY: array slot pointer from the map, valid and aligned.
         unsafe {
-            let (slot_tid, slot_nr, install) = parse_entered(read_volatile(slot));
-            if slot_tid == tid {
-                entered_nr = slot_nr as i64;
-                // Cleared, so a refused call right after an entered one of the same number
-                // (clone, then clone with a namespace flag) is still seen as refused.
-                write_volatile(slot, 0);
+            state = slot_state(read_volatile(slot), tid);
+            if let SlotState::Inside { install, .. } = state {
+                // Out of the call, so a refused call right after an entered one of the same
+                // number (clone, then clone with a namespace flag) is still seen as refused.
+                write_volatile(slot, returned(tid));
                 if install {
                     end_install();
                 }
             }
         }
     }
+    let entered_nr = match state {
+        SlotState::Inside { nr, .. } => nr as i64,
+        SlotState::Outside => -1,
+        // Another task sharing the slot wrote it last (see `SlotState::Unknown`).
+        SlotState::Unknown => return 0,
+    };
     let ret: i64 = ctx.arg(1);
     // Only EPERM and ENOSYS can be refusals (see is_refusal).
     if ret != -1 && ret != -38 {

@@ -218,7 +218,8 @@ impl AbiRecord {
 pub struct CgroupRecord {
     /// Calls of the native ABI (x86_64, aarch64), numbered in its table.
     pub native: AbiRecord,
-    /// Calls of the 32-bit compat ABI (`int 0x80` on x86_64), numbered in the i386 table.
+    /// Calls of the 32-bit compat ABI, numbered in its table: `int 0x80` on x86_64 (i386),
+    /// AArch32 on arm64 (arm EABI).
     pub compat: AbiRecord,
     /// Bit `phase * 8 + call` (see [`arg_call`], [`arg_phase`]): an argument value of that call
     /// could not be kept (the `ARGS` map was full or unreadable), so its rule must not be narrowed.
@@ -421,6 +422,12 @@ pub fn slot_state(v: u64, tid: u32) -> SlotState {
         install: v & ENTERED_INSTALL != 0,
     }
 }
+
+/// Bit of the `COMPAT_MASK` global: the word that tells a compat call is in the call's
+/// `pt_regs` (arm64: `pstate`, whose M[4] bit says the task trapped from AArch32, an
+/// architectural bit) rather than in `task_struct` (x86_64: `thread_info.status`, TS_COMPAT).
+/// The other bits are the bit to test.
+pub const COMPAT_IN_REGS: u32 = 1 << 31;
 
 /// The `prctl` option that installs a seccomp filter.
 pub const PR_SET_SECCOMP: u64 = 22;

@@ -23,11 +23,12 @@ pub(crate) static SECCOMP_MODE_OFFSET: u64 = 0;
 /// Offset of the syscall number in `struct pt_regs` (`orig_ax` on x86_64, `syscallno` on arm64).
 #[no_mangle]
 pub(crate) static REGS_NR_OFFSET: u64 = 0;
-/// Offset in `task_struct` of the u32 that tells a compat (32-bit ABI) syscall: x86_64
-/// `thread_info.status` (TS_COMPAT), arm64 `thread_info.flags` (TIF_32BIT).
+/// Offset of the u32 that tells a compat (32-bit ABI) syscall: in `task_struct` on x86_64
+/// (`thread_info.status`, TS_COMPAT), in `pt_regs` on arm64 (`pstate`, PSR_MODE32_BIT).
 #[no_mangle]
 pub(crate) static COMPAT_OFFSET: u64 = 0;
-/// Bit of that word; 0 when the architecture's compat ABI is not told apart.
+/// Bit of that word, with `tracer_common::COMPAT_IN_REGS` when the word is in `pt_regs`; 0
+/// when the architecture's compat ABI is not told apart.
 #[no_mangle]
 pub(crate) static COMPAT_MASK: u32 = 0;
 /// Offset of the first syscall argument in `struct pt_regs` (`di`; `orig_x0` on arm64, which

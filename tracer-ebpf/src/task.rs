@@ -4,7 +4,7 @@
 use core::ptr::read_volatile;
 
 use aya_ebpf::helpers::bpf_get_current_task_btf;
-use tracer_common::{filter_bit, PR_SET_SECCOMP};
+use tracer_common::{filter_bit, COMPAT_IN_REGS, PR_SET_SECCOMP};
 
 use crate::{
     globals::{
@@ -68,15 +68,20 @@ pub(crate) fn has_seccomp(task: *const u8) -> bool {
     load::<u32>(task, global(&SECCOMP_MODE_OFFSET)) != 0
 }
 
-/// Whether the current syscall, entered through `regs`, uses the 32-bit compat ABI (numbered
-/// in the i386 table). The exact test reads the task's TS_COMPAT; a native x86_64 `syscall`
-/// leaves `cx == ip` in pt_regs (the instruction saves the return address in rcx), which a
-/// 32-bit entry practically never does, so that common case needs no helper call.
+/// Whether the current syscall, entered through `regs`, uses the 32-bit compat ABI (x86_64:
+/// `int 0x80`, numbered in the i386 table; arm64: AArch32, numbered in arm's, which user
+/// space names by number). On arm64 the test is one bit of the saved `pstate`. On x86_64 the
+/// exact test reads the task's TS_COMPAT; a native `syscall` leaves `cx == ip` in pt_regs
+/// (the instruction saves the return address in rcx), which a 32-bit entry practically
+/// never does, so that common case needs no helper call.
 #[inline(always)]
 pub(crate) fn is_compat(regs: *const u8) -> bool {
     let mask = global(&COMPAT_MASK);
     if mask == 0 {
         return false;
+    }
+    if mask & COMPAT_IN_REGS != 0 {
+        return load::<u32>(regs, global(&COMPAT_OFFSET)) & mask & !COMPAT_IN_REGS != 0;
     }
     let cx: u64 = load(regs, global(&REGS_CX_OFFSET));
     let ip: u64 = load(regs, global(&REGS_IP_OFFSET));

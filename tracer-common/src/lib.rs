@@ -12,14 +12,20 @@ pub const BITMAP_WORDS: usize = (MAX_SYSCALLS / 64) as usize;
 pub const MAX_TARGETS: u32 = 4096;
 /// 64-bit words of the kernel's target filter bitmap (a power of two): 262,144 bits, 32 KiB.
 pub const FILTER_WORDS: u32 = 4096;
+/// Cgroups above a task's own that the kernel looks through for a target, so that a target's
+/// descendants (systemd or a nested runtime inside a container, any delegation) are traced as
+/// the target. A task nested deeper below its target than this is not traced.
+pub const SUBTREE_LEVELS: u32 = 16;
 /// Cgroup paths watched for (re)creation at once.
 pub const MAX_WATCHES: u32 = 4096;
 /// Length of a watched cgroup path, NUL padded. Longer paths are truncated on both sides alike.
 pub const CGROUP_PATH_LEN: usize = 256;
 /// Parent directories watched for new children at once (one per cgroup layout in use).
 pub const MAX_PARENTS: u32 = 4;
-/// Slots of the "task is inside a syscall that passed sys_enter" table, indexed by tid.
-/// At least the default `pid_max` (32768, or 1024 per CPU), so tids rarely share a slot.
+/// Slots of the "task is inside a syscall that passed sys_enter" table, indexed by tid (see
+/// [`entered_index`]). Four times the default `pid_max` (32768, or 1024 per CPU), so that
+/// tids share a slot only where `pid_max` is raised (systemd sets 4,194,304); see
+/// [`slot_state`] for what sharing costs.
 pub const ENTERED_SLOTS: u32 = 1 << 17;
 /// Ring buffer size in bytes (a power of two, a multiple of the page size).
 pub const RING_BYTES: u32 = 1 << 18;
@@ -48,7 +54,8 @@ pub mod maps {
     pub const EVENTS: &str = "EVENTS";
     /// Per-CPU counters, indexed by [`counter`](super::counter).
     pub const COUNTERS: &str = "COUNTERS";
-    /// Lengths of the parent directories watched with `watch_tag::PARENT`.
+    /// The parent directories watched with `watch_tag::PARENT`, by length and level (see
+    /// [`parent_entry`](super::parent_entry)).
     pub const PARENT_LENS: &str = "PARENT_LENS";
     /// One all-zero `CgroupRecord`.
     pub const ZERO: &str = "ZERO";
@@ -86,10 +93,15 @@ pub mod globals {
     pub const MKDIR_ROOT_OFFSET: &str = "MKDIR_ROOT_OFFSET";
     pub const MKDIR_ID_OFFSET: &str = "MKDIR_ID_OFFSET";
     pub const MKDIR_PATH_OFFSET: &str = "MKDIR_PATH_OFFSET";
+    pub const MKDIR_LEVEL_OFFSET: &str = "MKDIR_LEVEL_OFFSET";
     pub const TASK_CGROUPS_OFFSET: &str = "TASK_CGROUPS_OFFSET";
     pub const CSS_SET_DFL_CGRP_OFFSET: &str = "CSS_SET_DFL_CGRP_OFFSET";
     pub const CGROUP_KN_OFFSET: &str = "CGROUP_KN_OFFSET";
     pub const KERNFS_NODE_ID_OFFSET: &str = "KERNFS_NODE_ID_OFFSET";
+    /// `cgroup.self.parent` (the parent's css) and `cgroup_subsys_state.cgroup` (its cgroup):
+    /// the step from a cgroup to its parent.
+    pub const CGROUP_PARENT_OFFSET: &str = "CGROUP_PARENT_OFFSET";
+    pub const CSS_CGROUP_OFFSET: &str = "CSS_CGROUP_OFFSET";
     pub const TASK_PID_OFFSET: &str = "TASK_PID_OFFSET";
     pub const TASK_TGID_OFFSET: &str = "TASK_TGID_OFFSET";
     pub const REGS_CX_OFFSET: &str = "REGS_CX_OFFSET";
@@ -97,7 +109,7 @@ pub mod globals {
     /// The tracer's own process, never recorded.
     pub const TRACER_TGID: &str = "TRACER_TGID";
     /// Every global user space writes: the kernel layout, then the tracer's tgid.
-    pub const ALL: [&str; 19] = [
+    pub const ALL: [&str; 22] = [
         SECCOMP_MODE_OFFSET,
         REGS_NR_OFFSET,
         REGS_ARG0_OFFSET,
@@ -108,10 +120,13 @@ pub mod globals {
         MKDIR_ROOT_OFFSET,
         MKDIR_ID_OFFSET,
         MKDIR_PATH_OFFSET,
+        MKDIR_LEVEL_OFFSET,
         TASK_CGROUPS_OFFSET,
         CSS_SET_DFL_CGRP_OFFSET,
         CGROUP_KN_OFFSET,
         KERNFS_NODE_ID_OFFSET,
+        CGROUP_PARENT_OFFSET,
+        CSS_CGROUP_OFFSET,
         TASK_PID_OFFSET,
         TASK_TGID_OFFSET,
         REGS_CX_OFFSET,
@@ -203,7 +218,8 @@ impl AbiRecord {
 pub struct CgroupRecord {
     /// Calls of the native ABI (x86_64, aarch64), numbered in its table.
     pub native: AbiRecord,
-    /// Calls of the 32-bit compat ABI (`int 0x80` on x86_64), numbered in the i386 table.
+    /// Calls of the 32-bit compat ABI, numbered in its table: `int 0x80` on x86_64 (i386),
+    /// AArch32 on arm64 (arm EABI).
     pub compat: AbiRecord,
     /// Bit `phase * 8 + call` (see [`arg_call`], [`arg_phase`]): an argument value of that call
     /// could not be kept (the `ARGS` map was full or unreadable), so its rule must not be narrowed.
@@ -330,25 +346,88 @@ impl CgroupPath {
     }
 }
 
+/// The `PARENT_LENS` value of a parent directory watched with `watch_tag::PARENT` (a path
+/// relative to the cgroup2 root, `/docker`): its length, and its level (its number of
+/// components, as the kernel counts a cgroup's depth). The kernel adopts a new cgroup only
+/// one level below it, a container's, and not a container's own descendants (`/docker/<id>/sub`),
+/// which are traced as the container they are in. 0 for an empty path (an unused slot).
+pub fn parent_entry(path: &[u8]) -> u32 {
+    let level = path.split(|&b| b == b'/').filter(|c| !c.is_empty()).count() as u32;
+    (level << 16) | (path.len() as u32 & 0xffff)
+}
+
+/// The length and level of a `PARENT_LENS` value (see [`parent_entry`]).
+#[inline(always)]
+pub fn parse_parent_entry(v: u32) -> (usize, u32) {
+    ((v & 0xffff) as usize, v >> 16)
+}
+
+/// Bit of an ENTERED slot value: its task is inside the call (passed sys_enter, not yet
+/// sys_exit).
+const ENTERED_IN_CALL: u64 = 1 << 30;
 /// Bit of an ENTERED slot value marking a call that may install a seccomp filter.
 const ENTERED_INSTALL: u64 = 1 << 31;
+
+/// The ENTERED slot of task `tid`. Tasks whose tids are `ENTERED_SLOTS` apart share it.
+#[inline(always)]
+pub fn entered_index(tid: u32) -> u32 {
+    tid % ENTERED_SLOTS
+}
 
 /// The ENTERED slot value for task `tid` inside call `nr` (< MAX_SYSCALLS); `install` marks
 /// `seccomp(2)` and `prctl(PR_SET_SECCOMP)`, after which the tasks' filter modes are read again.
 #[inline(always)]
 pub fn entered(tid: u32, nr: u32, install: bool) -> u64 {
-    (tid as u64) << 32 | nr as u64 | if install { ENTERED_INSTALL } else { 0 }
+    (tid as u64) << 32 | ENTERED_IN_CALL | nr as u64 | if install { ENTERED_INSTALL } else { 0 }
 }
 
-/// The tid, call number and install mark of an ENTERED slot value (see [`entered`]).
+/// The ENTERED slot value once task `tid`'s call returned: still `tid`'s, in no call. The owner
+/// stays, so that a task sharing the slot can tell that it no longer holds its own entry.
 #[inline(always)]
-pub fn parse_entered(v: u64) -> (u32, u32, bool) {
-    (
-        (v >> 32) as u32,
-        (v & (ENTERED_INSTALL - 1)) as u32,
-        v & ENTERED_INSTALL != 0,
-    )
+pub fn returned(tid: u32) -> u64 {
+    (tid as u64) << 32
 }
+
+/// What an ENTERED slot value says of one task (see [`slot_state`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SlotState {
+    /// The task is inside call `nr`, which passed sys_enter; `install` as in [`entered`].
+    Inside { nr: u32, install: bool },
+    /// The task is in no call that passed sys_enter: one returning now was refused.
+    Outside,
+    /// Another task sharing the slot wrote it last, perhaps over this task's entry: nothing
+    /// is known of this task, so no refusal may be told (rather than a call that ran taken
+    /// for one). Only where tids share slots; a refusal missed so is seen again the next time
+    /// the task makes that call after one of its own has passed sys_enter.
+    Unknown,
+}
+
+/// What ENTERED slot value `v` says of task `tid`. Tid 0 is the idle task, which makes no
+/// syscalls, so a slot still 0 is nobody's.
+#[inline(always)]
+pub fn slot_state(v: u64, tid: u32) -> SlotState {
+    let owner = (v >> 32) as u32;
+    if owner != tid {
+        return if v == 0 {
+            SlotState::Outside
+        } else {
+            SlotState::Unknown
+        };
+    }
+    if v & ENTERED_IN_CALL == 0 {
+        return SlotState::Outside;
+    }
+    SlotState::Inside {
+        nr: (v & (ENTERED_IN_CALL - 1)) as u32,
+        install: v & ENTERED_INSTALL != 0,
+    }
+}
+
+/// Bit of the `COMPAT_MASK` global: the word that tells a compat call is in the call's
+/// `pt_regs` (arm64: `pstate`, whose M[4] bit says the task trapped from AArch32, an
+/// architectural bit) rather than in `task_struct` (x86_64: `thread_info.status`, TS_COMPAT).
+/// The other bits are the bit to test.
+pub const COMPAT_IN_REGS: u32 = 1 << 31;
 
 /// The `prctl` option that installs a seccomp filter.
 pub const PR_SET_SECCOMP: u64 = 22;
@@ -420,10 +499,89 @@ mod tests {
             (u32::MAX, MAX_SYSCALLS - 1, true),
             (7, 317, true),
         ] {
-            assert_eq!(parse_entered(entered(tid, nr, install)), (tid, nr, install));
+            assert_eq!(
+                slot_state(entered(tid, nr, install), tid),
+                SlotState::Inside { nr, install }
+            );
+            assert_eq!(slot_state(returned(tid), tid), SlotState::Outside);
         }
-        // A cleared slot names no task.
-        assert_eq!(parse_entered(0), (0, 0, false));
+        // A slot never written is nobody's.
+        assert_eq!(slot_state(0, 42), SlotState::Outside);
+    }
+
+    /// One ENTERED slot and the kernel programs' use of it: sys_enter writes the entry,
+    /// sys_exit reads it (is the returning call a refusal?) and marks the task out of it.
+    struct Slot(u64);
+
+    impl Slot {
+        fn enter(&mut self, tid: u32, nr: u32) {
+            self.0 = entered(tid, nr, false);
+        }
+
+        /// Whether `tid`'s call `nr`, returning -EPERM now, is taken for a refusal.
+        fn exit_eperm(&mut self, tid: u32, nr: u32) -> bool {
+            match slot_state(self.0, tid) {
+                SlotState::Inside { nr: entered, .. } => {
+                    self.0 = returned(tid);
+                    is_refusal(-1, nr as i64, entered as i64)
+                }
+                SlotState::Outside => is_refusal(-1, nr as i64, -1),
+                SlotState::Unknown => false,
+            }
+        }
+    }
+
+    #[test]
+    fn tasks_sharing_a_slot_never_take_a_call_that_ran_for_a_refusal() {
+        // Two traced threads whose tids share a slot (pid_max above ENTERED_SLOTS).
+        let (a, b) = (1000, 1000 + ENTERED_SLOTS);
+        assert_eq!(entered_index(a), entered_index(b));
+        let (futex, getpid, mbind) = (202, 39, 237);
+        let mut slot = Slot(0);
+        // A blocks in futex, B makes a call meanwhile, then A's futex returns EPERM (it ran:
+        // it passed sys_enter). The slot holds B's stamp: A's state is unknown, not a refusal.
+        slot.enter(a, futex);
+        slot.enter(b, getpid);
+        assert!(!slot.exit_eperm(b, getpid));
+        assert!(!slot.exit_eperm(a, futex));
+        // Once A's own call has passed sys_enter again, its refusals are told again.
+        slot.enter(a, getpid);
+        assert!(!slot.exit_eperm(a, getpid));
+        assert!(slot.exit_eperm(a, mbind));
+        // As B's, in a slot A wrote last, are not (a refusal missed, never one invented).
+        assert!(!slot.exit_eperm(b, mbind));
+    }
+
+    #[test]
+    fn a_task_alone_in_its_slot_has_every_refusal_told() {
+        let mut slot = Slot(0);
+        let (clone, mbind) = (56, 237);
+        // A refused first call, in a slot never written.
+        assert!(slot.exit_eperm(7, mbind));
+        // A call that ran and failed by itself, then a refused call of the same number right
+        // after it (clone, then clone with a namespace flag).
+        slot.enter(7, clone);
+        assert!(!slot.exit_eperm(7, clone));
+        assert!(slot.exit_eperm(7, clone));
+        // Task 9 dies inside `exit`, which never returns: its entry stays. A new task given
+        // tid 9 takes the entry for its own, and its refused call differs from `exit`.
+        slot.enter(9, 60);
+        assert!(slot.exit_eperm(9, mbind));
+    }
+
+    #[test]
+    fn parent_entries_hold_length_and_level() {
+        assert_eq!(parse_parent_entry(parent_entry(b"/docker")), (7, 1));
+        assert_eq!(parse_parent_entry(parent_entry(b"/system.slice")), (13, 1));
+        assert_eq!(
+            parse_parent_entry(parent_entry(b"/kubepods/burstable")),
+            (19, 2)
+        );
+        // Trailing or doubled slashes are no components.
+        assert_eq!(parse_parent_entry(parent_entry(b"/a//b/")), (6, 2));
+        // An unused slot.
+        assert_eq!(parse_parent_entry(0), (0, 0));
+        assert_eq!(parent_entry(b""), 0);
     }
 
     #[test]

@@ -286,6 +286,10 @@ mod tests {
             .member_offset("task_struct", &["seccomp", "mode"])
             .unwrap();
         assert!(off > 0);
+        // The step from a cgroup to its parent (subtree tracing).
+        btf.member_offset("cgroup", &["self", "parent"]).unwrap();
+        btf.member_offset("cgroup_subsys_state", &["cgroup"])
+            .unwrap();
         #[cfg(target_arch = "x86_64")]
         assert_eq!(btf.member_offset("pt_regs", &["orig_ax"]).unwrap(), 120);
     }

@@ -5,7 +5,7 @@
 use std::{fs, path::Path};
 
 use aya::{EbpfLoader, Pod};
-use tracer_common::{arg_call, globals};
+use tracer_common::{arg_call, globals, COMPAT_IN_REGS};
 
 use super::{btf, BpfError};
 use crate::syscalls::Arch;
@@ -16,7 +16,7 @@ pub struct KernelLayout {
     pub seccomp_mode: u64,
     pub regs_nr: u64,
     pub regs_arg0: u64,
-    /// Where in `task_struct` a compat syscall shows, and which bit (0: not told apart).
+    /// Where a compat syscall shows, and which bit (0: not told apart): see [`AbiLayout`].
     pub compat_offset: u64,
     pub compat_mask: u32,
     /// Native numbers of the calls whose first argument is recorded (`arg_call` order).
@@ -27,14 +27,72 @@ pub struct KernelLayout {
     pub mkdir_root: u64,
     pub mkdir_id: u64,
     pub mkdir_path: u64,
+    pub mkdir_level: u64,
     /// Offsets of `task_struct.cgroups`, `css_set.dfl_cgrp`, `cgroup.kn`, `kernfs_node.id`:
     /// the pointer chain to the task's cgroup v2 id.
     pub cgroup_chain: [u64; 4],
+    /// Offsets of `cgroup.self.parent` and `cgroup_subsys_state.cgroup`: the step from a
+    /// cgroup to its parent, so that a target's descendants are traced as the target.
+    pub cgroup_parent: [u64; 2],
     pub task_pid: u64,
     pub task_tgid: u64,
     /// Offsets of `pt_regs.cx` and `pt_regs.ip` on x86_64 (0 elsewhere, where unused).
     pub regs_cx: u64,
     pub regs_ip: u64,
+}
+
+/// How the kernel programs read a syscall's number, first argument and ABI on one
+/// architecture: offsets in `pt_regs` and `task_struct`, from the kernel's BTF.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct AbiLayout {
+    regs_nr: u64,
+    regs_arg0: u64,
+    /// Offset of the word that tells a compat call, and the bit to test, with
+    /// `COMPAT_IN_REGS` when the word is in `pt_regs` rather than `task_struct`.
+    compat_offset: u64,
+    compat_mask: u32,
+    /// `pt_regs.cx` and `pt_regs.ip` (x86_64 only: `is_compat`'s shortcut), else 0.
+    regs_cx: u64,
+    regs_ip: u64,
+}
+
+/// TS_COMPAT in x86_64's `thread_info.status` (arch/x86/include/asm/thread_info.h): set
+/// while the task is in a 32-bit syscall.
+const X86_TS_COMPAT: u32 = 0x0002;
+/// PSR_MODE32_BIT, M[4] of arm64's saved `pstate`: the exception came from AArch32. An
+/// architectural bit, where TIF_32BIT's number is the kernel's own (22 up to 6.18 at least,
+/// and a 2026 rework of the arm64 TIF bits renumbers it).
+const ARM64_PSR_MODE32: u32 = 0x10;
+
+impl AbiLayout {
+    /// The layout of `arch`, with `member` giving a struct member's byte offset.
+    fn of(
+        arch: Arch,
+        member: impl Fn(&str, &[&str]) -> Result<u32, btf::BtfError>,
+    ) -> Result<Self, BpfError> {
+        let off = |s: &str, path: &[&str]| member(s, path).map(u64::from);
+        Ok(match arch {
+            Arch::X86_64 => Self {
+                regs_nr: off("pt_regs", &["orig_ax"])?,
+                regs_arg0: off("pt_regs", &["di"])?,
+                compat_offset: off("task_struct", &["thread_info", "status"])?,
+                compat_mask: X86_TS_COMPAT,
+                regs_cx: off("pt_regs", &["cx"])?,
+                regs_ip: off("pt_regs", &["ip"])?,
+            },
+            // AArch32 calls are told apart and recorded as compat calls; no table names them
+            // here (`Arch::compat` is None), so user space shows them by number.
+            Arch::Aarch64 => Self {
+                regs_nr: off("pt_regs", &["syscallno"])?,
+                regs_arg0: off("pt_regs", &["orig_x0"])?,
+                compat_offset: off("pt_regs", &["pstate"])?,
+                compat_mask: COMPAT_IN_REGS | ARM64_PSR_MODE32,
+                regs_cx: 0,
+                regs_ip: 0,
+            },
+            Arch::I386 => return Err(BpfError::Arch("i386")),
+        })
+    }
 }
 
 const TRACEFS: &str = "/sys/kernel/tracing";
@@ -80,34 +138,14 @@ impl KernelLayout {
         let data = fs::read("/sys/kernel/btf/vmlinux").map_err(|_| BpfError::NoBtf)?;
         let btf = btf::Btf::parse(&data)?;
         let seccomp_mode = btf.member_offset("task_struct", &["seccomp", "mode"])?;
-        let (regs_nr, regs_arg0, compat_offset, compat_mask, regs_cx, regs_ip) = match arch {
-            // TS_COMPAT in thread_info.status (arch/x86/include/asm/thread_info.h).
-            Arch::X86_64 => (
-                btf.member_offset("pt_regs", &["orig_ax"])?,
-                btf.member_offset("pt_regs", &["di"])?,
-                btf.member_offset("task_struct", &["thread_info", "status"])?,
-                0x0002,
-                btf.member_offset("pt_regs", &["cx"])?,
-                btf.member_offset("pt_regs", &["ip"])?,
-            ),
-            // AArch32 calls are not told apart: no table names them here.
-            Arch::Aarch64 => (
-                btf.member_offset("pt_regs", &["syscallno"])?,
-                btf.member_offset("pt_regs", &["orig_x0"])?,
-                0,
-                0,
-                0,
-                0,
-            ),
-            Arch::I386 => return Err(BpfError::Arch("i386")),
-        };
+        let abi = AbiLayout::of(arch, |s, path| btf.member_offset(s, path))?;
         let arg_nrs = crate::profile::args::ARG_CALLS.map(|n| arch.number(n).unwrap_or(u32::MAX));
         let install_nrs = install_nrs(arch);
         ensure_tracefs()?;
         let format =
             fs::read_to_string(Path::new(TRACEFS).join("events/cgroup/cgroup_mkdir/format"))
                 .map_err(|e| BpfError::MkdirFormat(e.to_string()))?;
-        let offs = format_offsets(&format, &["root", "id", "path"])?;
+        let offs = format_offsets(&format, &["root", "id", "path", "level"])?;
         let cgroup_chain = [
             btf.member_offset("task_struct", &["cgroups"])?,
             btf.member_offset("css_set", &["dfl_cgrp"])?,
@@ -115,22 +153,29 @@ impl KernelLayout {
             btf.member_offset("kernfs_node", &["id"])?,
         ]
         .map(u64::from);
+        let cgroup_parent = [
+            btf.member_offset("cgroup", &["self", "parent"])?,
+            btf.member_offset("cgroup_subsys_state", &["cgroup"])?,
+        ]
+        .map(u64::from);
         Ok(Self {
             seccomp_mode: seccomp_mode.into(),
-            regs_nr: regs_nr.into(),
-            regs_arg0: regs_arg0.into(),
-            compat_offset: compat_offset.into(),
-            compat_mask,
+            regs_nr: abi.regs_nr,
+            regs_arg0: abi.regs_arg0,
+            compat_offset: abi.compat_offset,
+            compat_mask: abi.compat_mask,
             arg_nrs,
             install_nrs,
             mkdir_root: offs[0],
             mkdir_id: offs[1],
             mkdir_path: offs[2],
+            mkdir_level: offs[3],
             cgroup_chain,
+            cgroup_parent,
             task_pid: btf.member_offset("task_struct", &["pid"])?.into(),
             task_tgid: btf.member_offset("task_struct", &["tgid"])?.into(),
-            regs_cx: regs_cx.into(),
-            regs_ip: regs_ip.into(),
+            regs_cx: abi.regs_cx,
+            regs_ip: abi.regs_ip,
         })
     }
 
@@ -148,10 +193,13 @@ impl KernelLayout {
         out.global(globals::MKDIR_ROOT_OFFSET, &self.mkdir_root);
         out.global(globals::MKDIR_ID_OFFSET, &self.mkdir_id);
         out.global(globals::MKDIR_PATH_OFFSET, &self.mkdir_path);
+        out.global(globals::MKDIR_LEVEL_OFFSET, &self.mkdir_level);
         out.global(globals::TASK_CGROUPS_OFFSET, &self.cgroup_chain[0]);
         out.global(globals::CSS_SET_DFL_CGRP_OFFSET, &self.cgroup_chain[1]);
         out.global(globals::CGROUP_KN_OFFSET, &self.cgroup_chain[2]);
         out.global(globals::KERNFS_NODE_ID_OFFSET, &self.cgroup_chain[3]);
+        out.global(globals::CGROUP_PARENT_OFFSET, &self.cgroup_parent[0]);
+        out.global(globals::CSS_CGROUP_OFFSET, &self.cgroup_parent[1]);
         out.global(globals::TASK_PID_OFFSET, &self.task_pid);
         out.global(globals::TASK_TGID_OFFSET, &self.task_tgid);
         out.global(globals::REGS_CX_OFFSET, &self.regs_cx);
@@ -179,15 +227,23 @@ impl<'a> GlobalSink<'a> for EbpfLoader<'a> {
     }
 }
 
+/// `seccomp` and `prctl` in arm's (EABI) table (arch/arm/tools/syscall.tbl), AArch32's calls
+/// on arm64, which has no table here.
+const ARM_SECCOMP: u32 = 383;
+const ARM_PRCTL: u32 = 172;
+
 /// The numbers of `seccomp` and `prctl` on `arch`, then on its compat ABI.
 fn install_nrs(arch: Arch) -> [u32; 4] {
     let nr = |a: Option<Arch>, name: &str| a.and_then(|a| a.number(name)).unwrap_or(u32::MAX);
-    let compat = arch.compat();
+    let (compat_seccomp, compat_prctl) = match arch {
+        Arch::Aarch64 => (ARM_SECCOMP, ARM_PRCTL),
+        _ => (nr(arch.compat(), "seccomp"), nr(arch.compat(), "prctl")),
+    };
     [
         nr(Some(arch), "seccomp"),
         nr(Some(arch), "prctl"),
-        nr(compat, "seccomp"),
-        nr(compat, "prctl"),
+        compat_seccomp,
+        compat_prctl,
     ]
 }
 
@@ -198,7 +254,68 @@ mod tests {
     #[test]
     fn install_calls_by_abi() {
         assert_eq!(install_nrs(Arch::X86_64), [317, 157, 354, 172]);
-        assert_eq!(install_nrs(Arch::Aarch64), [277, 167, u32::MAX, u32::MAX]);
+        assert_eq!(install_nrs(Arch::Aarch64), [277, 167, 383, 172]);
+    }
+
+    /// Offsets as a fake BTF would give them: a distinct number per (struct, path).
+    fn fake_member(s: &str, path: &[&str]) -> Result<u32, btf::BtfError> {
+        Ok(match (s, path) {
+            ("pt_regs", ["orig_ax"]) => 120,
+            ("pt_regs", ["di"]) => 112,
+            ("pt_regs", ["cx"]) => 88,
+            ("pt_regs", ["ip"]) => 128,
+            ("task_struct", ["thread_info", "status"]) => 12,
+            ("pt_regs", ["syscallno"]) => 280,
+            ("pt_regs", ["orig_x0"]) => 272,
+            ("pt_regs", ["pstate"]) => 264,
+            _ => {
+                return Err(btf::BtfError::NoMember {
+                    owner: s.into(),
+                    member: path.join("."),
+                })
+            }
+        })
+    }
+
+    #[test]
+    fn compat_calls_are_told_by_the_task_on_x86_64_and_by_pstate_on_arm64() {
+        let x86 = AbiLayout::of(Arch::X86_64, fake_member).unwrap();
+        // TS_COMPAT in task_struct, with the cx == ip shortcut.
+        assert_eq!((x86.compat_offset, x86.compat_mask), (12, 0x2));
+        assert_eq!(x86.compat_mask & COMPAT_IN_REGS, 0);
+        assert_eq!((x86.regs_cx, x86.regs_ip), (88, 128));
+        assert_eq!((x86.regs_nr, x86.regs_arg0), (120, 112));
+
+        let arm = AbiLayout::of(Arch::Aarch64, fake_member).unwrap();
+        // AArch32 is told apart (no longer a mask of 0, which named its calls from the
+        // aarch64 table): PSR_MODE32_BIT of pstate in pt_regs.
+        assert_eq!(
+            (arm.compat_offset, arm.compat_mask),
+            (264, COMPAT_IN_REGS | 0x10)
+        );
+        assert_eq!((arm.regs_nr, arm.regs_arg0), (280, 272));
+        // And named by number: there is no AArch32 table.
+        assert_eq!(Arch::Aarch64.compat(), None);
+
+        assert!(matches!(
+            AbiLayout::of(Arch::I386, fake_member),
+            Err(BpfError::Arch(_))
+        ));
+    }
+
+    /// On the running kernel's BTF (world-readable: no root), every member the host's layout
+    /// names exists: on arm64, `pstate` inside `pt_regs`' anonymous union.
+    #[test]
+    fn the_running_kernel_has_the_abi_members() {
+        let data = match fs::read("/sys/kernel/btf/vmlinux") {
+            Ok(d) => d,
+            Err(e) if std::env::var_os("CI").is_some() => panic!("no kernel BTF under CI: {e}"),
+            Err(_) => return,
+        };
+        let btf = btf::Btf::parse(&data).unwrap();
+        let arch = Arch::host().expect("a supported host");
+        let abi = AbiLayout::of(arch, |s, p| btf.member_offset(s, p)).unwrap();
+        assert!(abi.compat_offset > 0 && abi.regs_nr > 0);
     }
 
     #[test]
@@ -210,8 +327,8 @@ mod tests {
             \tfield:u64 id;\toffset:16;\tsize:8;\tsigned:0;\n\
             \tfield:__data_loc char[] path;\toffset:24;\tsize:4;\tsigned:0;\n";
         assert_eq!(
-            format_offsets(format, &["root", "id", "path"]).unwrap(),
-            [8, 16, 24]
+            format_offsets(format, &["root", "id", "path", "level"]).unwrap(),
+            [8, 16, 24, 12]
         );
         assert!(format_offsets(format, &["nope"]).is_err());
     }

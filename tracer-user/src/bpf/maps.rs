@@ -8,8 +8,8 @@ use aya::{
     Ebpf,
 };
 use tracer_common::{
-    counter, filter_bit, maps, watch_tag, ArgKey, CgroupPath, CgroupRecord, Event, CGROUP_PATH_LEN,
-    MAX_PARENTS,
+    counter, filter_bit, maps, parent_entry, parse_parent_entry, watch_tag, ArgKey, CgroupPath,
+    CgroupRecord, Event, CGROUP_PATH_LEN, MAX_PARENTS,
 };
 
 use super::{
@@ -239,7 +239,7 @@ impl Tracer {
         }
         self.watch(parent, watch_tag::PARENT)?;
         self.parent_lens
-            .set(slot, parent.len() as u32, 0)
+            .set(slot, parent_entry(parent.as_bytes()), 0)
             .map_err(map_err(maps::PARENT_LENS))?;
         self.parents.push(parent.to_string());
         Ok(true)
@@ -261,14 +261,15 @@ impl Tracer {
             }
         }
         for slot in 0..MAX_PARENTS {
-            let len = self
+            let entry = self
                 .parent_lens
                 .get(&slot, 0)
                 .map_err(map_err(maps::PARENT_LENS))?;
+            let (len, _) = parse_parent_entry(entry);
             if len == 0 {
                 break;
             }
-            if let Some(i) = paths.iter().position(|p| p.len() == len as usize) {
+            if let Some(i) = paths.iter().position(|p| p.len() == len) {
                 self.parents.push(paths.remove(i));
             }
         }

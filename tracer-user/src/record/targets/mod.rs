@@ -14,11 +14,14 @@ use tracer_common::{event_kind, watch_tag, Event};
 
 use crate::record::{display, RecordError};
 
-mod created;
+mod engine;
+mod reconcile;
 mod resolve;
 mod saved;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_kernel;
 
 use crate::{
     kernel::{Cgroups, Kernel},
@@ -543,82 +546,9 @@ impl Targets {
         }
     }
 
-    /// After a checkpoint saved what they held: drops the folded cgroups from the kernel map.
-    pub fn release_folded(&mut self, k: &mut dyn Kernel) -> Result<(), RecordError> {
-        while let Some(id) = self.folded_out.pop() {
-            if let Err(e) = k.remove_cgroup(id) {
-                self.folded_out.push(id);
-                return Err(e.into());
-            }
-        }
-        Ok(())
-    }
-
     /// Cgroups the kernel's map had no room for.
     pub fn map_full(&self) -> u64 {
         self.map_full
-    }
-
-    /// Makes the kernel's map the truth: a cgroup in it that no target owns (its adoption
-    /// event was dropped from the ring buffer, or came while nobody listened) is adopted by
-    /// the target whose watched path it is, or else traced provisionally from `now` until the
-    /// engine says whose it is.
-    pub fn reconcile(
-        &mut self,
-        now: Instant,
-        k: &mut dyn Kernel,
-        cg: &dyn Cgroups,
-    ) -> Result<(), RecordError> {
-        for id in k.cgroups()? {
-            if self.by_cgroup.contains_key(&id)
-                || self.provisional.contains_key(&id)
-                || self.folded_out.contains(&id)
-            {
-                continue;
-            }
-            let owner = self.list.iter().position(|t| {
-                t.active
-                    && t.path
-                        .as_deref()
-                        .is_some_and(|p| cg.id_of(p).is_ok_and(|c| c.0 == id))
-            });
-            match owner {
-                Some(i) => {
-                    let line = format!(
-                        "{}: instance cgroup {id} found in the kernel's map (its event was dropped)",
-                        self.list[i].label
-                    );
-                    self.note(line);
-                    self.adopt(i, id, k)?;
-                }
-                None => {
-                    self.provisional.insert(id, now);
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// Container `id` was destroyed: its instances are folded and its path no longer watched;
-    /// a target a selector took in is retired (what it learned stays, for export).
-    pub fn on_destroyed(&mut self, id: &str, k: &mut dyn Kernel) -> Result<(), RecordError> {
-        for i in 0..self.list.len() {
-            let t = &self.list[i];
-            if !t.active || t.container_id.as_deref() != Some(id) {
-                continue;
-            }
-            if t.selected {
-                let line = format!("{}: container destroyed; no longer recorded", t.label);
-                self.retire(i, k)?;
-                self.note(line);
-                continue;
-            }
-            self.fold_old(i, u64::MAX, k)?;
-            if let Some(path) = self.list[i].path.clone() {
-                k.unwatch(&path)?;
-            }
-        }
-        Ok(())
     }
 
     /// Stops recording target `i`; what it learned stays, for a later export.

@@ -1,5 +1,5 @@
-//! Containers the engine says were created: taken in by a selector, or followed by the
-//! target that wants them.
+//! What the engine says about containers: created (taken in by a selector, or followed by
+//! the target that wants them) and destroyed (folded, unwatched, retired).
 
 use std::collections::HashMap;
 
@@ -77,6 +77,28 @@ impl Targets {
                     self.note(format!("{name}: LATE: it started before its cgroup was watched; its first syscalls were missed"));
                     self.track(i, c, k)?;
                 }
+            }
+        }
+        Ok(())
+    }
+
+    /// Container `id` was destroyed: its instances are folded and its path no longer watched;
+    /// a target a selector took in is retired (what it learned stays, for export).
+    pub fn on_destroyed(&mut self, id: &str, k: &mut dyn Kernel) -> Result<(), RecordError> {
+        for i in 0..self.list.len() {
+            let t = &self.list[i];
+            if !t.active || t.container_id.as_deref() != Some(id) {
+                continue;
+            }
+            if t.selected {
+                let line = format!("{}: container destroyed; no longer recorded", t.label);
+                self.retire(i, k)?;
+                self.note(line);
+                continue;
+            }
+            self.fold_old(i, u64::MAX, k)?;
+            if let Some(path) = self.list[i].path.clone() {
+                k.unwatch(&path)?;
             }
         }
         Ok(())

@@ -14,10 +14,12 @@ use tokio::{
     signal::unix::{signal, SignalKind},
 };
 
+mod engine;
+mod profiles;
+
 use super::{
     config::{Config, Mode, Output},
-    display,
-    sink::{self, Rendered},
+    display, sink,
     targets::{resolve, Target, Targets},
     RecordError,
 };
@@ -26,7 +28,7 @@ use crate::{
     bpf::{BpfError, Counters, EventReader, KernelLayout, Tracer},
     kernel::{Cgroups, HostCgroups, Kernel},
     output::{self, OutputError},
-    profile::{compose, formats::Profile, ComposeOptions, Composition, Learned},
+    profile::{compose, ComposeOptions, Composition, Learned},
     syscalls::Arch,
     target::{
         docker::{DaemonInfo, DockerClient},
@@ -349,51 +351,6 @@ impl Session {
         Ok((learned, c))
     }
 
-    /// Target `i`'s profile as `format` documents.
-    pub fn render(
-        &self,
-        i: usize,
-        format: crate::profile::formats::Format,
-        complain: bool,
-    ) -> Result<(Learned, Composition, Rendered), RecordError> {
-        let (learned, c) = self.compose(i)?;
-        let profile = Profile::from_composition(&c, complain);
-        let r = Rendered::new(format, self.arch, self.targets.get(i).label(), &profile);
-        Ok((learned, c, r))
-    }
-
-    /// Writes the profile of every target that ran; returns the files written.
-    pub fn write_profiles(&self) -> Result<Vec<std::path::PathBuf>, RecordError> {
-        let mut written = Vec::new();
-        if !self.cfg.mode.writes_profiles() {
-            return Ok(written);
-        }
-        for i in 0..self.targets.len() {
-            if self.targets.get(i).has_instance() {
-                written.extend(self.write_profile(i, false)?.1);
-            }
-        }
-        Ok(written)
-    }
-
-    /// Writes target `i`'s profile; returns what it learned and the files written. The last
-    /// write of a session (`finally`) is retried and falls back to another place.
-    pub fn write_profile(
-        &self,
-        i: usize,
-        finally: bool,
-    ) -> Result<((Learned, Composition), Vec<std::path::PathBuf>), RecordError> {
-        let p = self.cfg.profile;
-        let (learned, c, r) = self.render(i, p.format, p.complain)?;
-        let t = self.targets.get(i);
-        let written = if finally {
-            sink::write_finally(t.output(), t.label(), &r)?
-        } else {
-            sink::write(t.output(), &r)?
-        };
-        Ok(((learned, c), written))
-    }
-
     /// One event from the kernel's ring buffer.
     pub fn on_event(&mut self, ev: tracer_common::Event) -> Result<(), RecordError> {
         let r = self.targets.on_event(
@@ -404,52 +361,6 @@ impl Session {
         );
         self.show_notes();
         r
-    }
-
-    /// A container was created: a selector may take it in, and targets that want it follow it.
-    fn on_created(
-        &mut self,
-        id: &str,
-        name: &str,
-        labels: &std::collections::HashMap<String, String>,
-    ) -> Result<(), RecordError> {
-        let Some(driver) = self.engine.as_ref().map(|e| e.info.cgroup_driver.clone()) else {
-            return Ok(());
-        };
-        self.targets.select(name, labels);
-        let r = self.targets.on_created(
-            id,
-            name,
-            &driver,
-            self.kernel.as_mut(),
-            self.cgroups.as_ref(),
-        );
-        self.show_notes();
-        r
-    }
-
-    /// Asks the engine whose the provisional cgroups are, and follows those of targets (or
-    /// of containers a selector takes in) as if their creation had just been announced.
-    async fn claim_provisional(&mut self) -> Result<(), RecordError> {
-        let names = self
-            .targets
-            .provisional_names(self.kernel.as_ref(), self.cgroups.as_ref());
-        let Some(e) = self.engine.as_ref().filter(|_| !names.is_empty()) else {
-            return Ok(());
-        };
-        let containers = match e.client.list_all().await {
-            Ok(c) => c,
-            Err(err) => {
-                display::warn(&format!("asking Docker whose new cgroups are: {err}"));
-                return Ok(());
-            }
-        };
-        for (id, name, labels) in containers {
-            if names.iter().any(|(_, leaf)| leaf.contains(id.as_str())) {
-                self.on_created(&id, &name, &labels)?;
-            }
-        }
-        Ok(())
     }
 
     /// Saves what was learned through `driver`, after reconciling the targets with the
@@ -486,26 +397,6 @@ impl Session {
         self.show_notes();
         if let Err(e) = r {
             display::warn(&format!("{e} (recording goes on)"));
-        }
-    }
-
-    /// Containers that exist now and that targets or selectors want, as if their creation
-    /// had just been announced: for the gaps in Docker's event stream (start-up, reconnects,
-    /// the daemon's downtime).
-    pub async fn rematch(&mut self) {
-        let Some(e) = self.engine.as_ref() else {
-            return;
-        };
-        let containers = match e.client.list_all().await {
-            Ok(c) => c,
-            Err(err) => {
-                display::warn(&format!("listing Docker's containers: {err}"));
-                return;
-            }
-        };
-        for (id, name, labels) in containers {
-            let r = self.on_created(&id, &name, &labels);
-            self.warn_on(r);
         }
     }
 
@@ -648,29 +539,6 @@ impl Session {
         let r = self.reconcile();
         self.warn_on(r);
         Ok(())
-    }
-
-    /// `--restart`: restarts every container target once, concurrently, in the background.
-    fn restart_containers(&self) {
-        let Some(e) = &self.engine else {
-            return;
-        };
-        let ids: Vec<(String, String)> = self
-            .targets
-            .iter()
-            .filter_map(|t| Some((t.container_id()?.to_string(), t.label().to_string())))
-            .collect();
-        // All at once: each waits up to its stop timeout, and a serial loop would leave most
-        // unrestarted within a short --duration.
-        for (id, label) in ids {
-            let client = e.client.clone();
-            tokio::spawn(async move {
-                match client.restart(&id).await {
-                    Ok(()) => display::say(&format!("{label}: restarted")),
-                    Err(e) => display::warn(&format!("restarting {label}: {e}")),
-                }
-            });
-        }
     }
 
     /// Whether target `i`'s profile includes the runtime's baseline.

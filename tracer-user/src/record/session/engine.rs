@@ -1,0 +1,97 @@
+//! What the session does with the engine: containers created (a selector may take them in,
+//! targets follow them), the provisional cgroups it is asked about, the containers listed again
+//! after a gap in its events, and `--restart`.
+
+use super::Session;
+use crate::record::{display, RecordError};
+
+impl Session {
+    /// A container was created: a selector may take it in, and targets that want it follow it.
+    pub(super) fn on_created(
+        &mut self,
+        id: &str,
+        name: &str,
+        labels: &std::collections::HashMap<String, String>,
+    ) -> Result<(), RecordError> {
+        let Some(driver) = self.engine.as_ref().map(|e| e.info.cgroup_driver.clone()) else {
+            return Ok(());
+        };
+        self.targets.select(name, labels);
+        let r = self.targets.on_created(
+            id,
+            name,
+            &driver,
+            self.kernel.as_mut(),
+            self.cgroups.as_ref(),
+        );
+        self.show_notes();
+        r
+    }
+
+    /// Asks the engine whose the provisional cgroups are, and follows those of targets (or
+    /// of containers a selector takes in) as if their creation had just been announced.
+    pub(super) async fn claim_provisional(&mut self) -> Result<(), RecordError> {
+        let names = self
+            .targets
+            .provisional_names(self.kernel.as_ref(), self.cgroups.as_ref());
+        let Some(e) = self.engine.as_ref().filter(|_| !names.is_empty()) else {
+            return Ok(());
+        };
+        let containers = match e.client.list_all().await {
+            Ok(c) => c,
+            Err(err) => {
+                display::warn(&format!("asking Docker whose new cgroups are: {err}"));
+                return Ok(());
+            }
+        };
+        for (id, name, labels) in containers {
+            if names.iter().any(|(_, leaf)| leaf.contains(id.as_str())) {
+                self.on_created(&id, &name, &labels)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Containers that exist now and that targets or selectors want, as if their creation
+    /// had just been announced: for the gaps in Docker's event stream (start-up, reconnects,
+    /// the daemon's downtime).
+    pub async fn rematch(&mut self) {
+        let Some(e) = self.engine.as_ref() else {
+            return;
+        };
+        let containers = match e.client.list_all().await {
+            Ok(c) => c,
+            Err(err) => {
+                display::warn(&format!("listing Docker's containers: {err}"));
+                return;
+            }
+        };
+        for (id, name, labels) in containers {
+            let r = self.on_created(&id, &name, &labels);
+            self.warn_on(r);
+        }
+    }
+
+    /// `--restart`: restarts every container target once, concurrently, in the background.
+    pub(super) fn restart_containers(&self) {
+        let Some(e) = &self.engine else {
+            return;
+        };
+        let ids: Vec<(String, String)> = self
+            .targets
+            .iter()
+            .filter_map(|t| Some((t.container_id()?.to_string(), t.label().to_string())))
+            .collect();
+        // All at once: each waits up to its stop timeout, and a serial loop would leave most
+        // unrestarted within a short --duration.
+        for (id, label) in ids {
+            let client = e.client.clone();
+            tokio::spawn(async move {
+                match client.restart(&id).await {
+                    Ok(()) => display::say(&format!("{label}: restarted")),
+                    Err(e) => display::warn(&format!("restarting {label}: {e}")),
+                }
+            });
+        }
+    }
+}

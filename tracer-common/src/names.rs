@@ -18,16 +18,16 @@ pub mod maps {
     pub const INSTALLS: &str = "INSTALLS";
     /// Cgroup paths to adopt when created (`CgroupPath` to a tag).
     pub const WATCH: &str = "WATCH";
-    /// The call each task is inside (see [`entered`](super::entered)).
+    /// The call each task is inside (see [`entered`](crate::entered)).
     pub const ENTERED: &str = "ENTERED";
     /// Recorded argument values (`ArgKey`).
     pub const ARGS: &str = "ARGS";
     /// The ring buffer of `Event`s.
     pub const EVENTS: &str = "EVENTS";
-    /// Per-CPU counters, indexed by [`counter`](super::counter).
+    /// Per-CPU counters, indexed by [`counter`](crate::counter).
     pub const COUNTERS: &str = "COUNTERS";
     /// The parent directories watched with `watch_tag::PARENT`, by length and level (see
-    /// [`parent_entry`](super::parent_entry)).
+    /// [`parent_entry`](crate::parent_entry)).
     pub const PARENT_LENS: &str = "PARENT_LENS";
     /// One all-zero `CgroupRecord`.
     pub const ZERO: &str = "ZERO";

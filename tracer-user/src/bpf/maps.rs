@@ -58,6 +58,9 @@ impl Tracer {
     ) -> Result<Self, BpfError> {
         let tgid = std::process::id();
         let mut loader = layout.loader(&tgid);
+        for (map, size) in test_sizes(|k| std::env::var(k).ok())? {
+            loader.map_max_entries(map, size);
+        }
         if let Some(dir) = pin {
             std::fs::create_dir_all(dir)
                 .map_err(|e| BpfError::Load(format!("bpffs directory: {e}")))?;
@@ -314,6 +317,49 @@ impl Tracer {
     }
 }
 
+/// Test-only knobs, read by [`Tracer::load`] and [`Tracer::load_pinned`] and nowhere else:
+/// they shrink maps so that tests can fill them. Not for users: a smaller ring buffer drops
+/// more events, and fewer TARGETS entries refuse cgroups sooner.
+///
+/// - `SECCOMP_TRACER_TEST_RING_BYTES`: the size of the EVENTS ring buffer, in bytes (a power
+///   of two and a multiple of the page size, as the kernel requires);
+/// - `SECCOMP_TRACER_TEST_MAX_CGROUPS`: how many cgroups TARGETS holds (at least 1).
+///
+/// A map reused from a pin keeps the size it was created with.
+pub const TEST_RING_BYTES: &str = "SECCOMP_TRACER_TEST_RING_BYTES";
+/// See [`TEST_RING_BYTES`].
+pub const TEST_MAX_CGROUPS: &str = "SECCOMP_TRACER_TEST_MAX_CGROUPS";
+
+/// The map sizes the test knobs ask for (see [`TEST_RING_BYTES`]), with `var` reading the
+/// environment; a knob set to a size the kernel would refuse is an error naming it.
+fn test_sizes(var: impl Fn(&str) -> Option<String>) -> Result<Vec<(&'static str, u32)>, BpfError> {
+    let mut sizes = Vec::new();
+    for (knob, map) in [
+        (TEST_RING_BYTES, maps::EVENTS),
+        (TEST_MAX_CGROUPS, maps::TARGETS),
+    ] {
+        let Some(value) = var(knob) else {
+            continue;
+        };
+        let bad = |why: &str| BpfError::TestKnob(format!("{knob}={value}: {why}"));
+        let size: u32 = value.trim().parse().map_err(|_| bad("not a number"))?;
+        if size == 0 {
+            return Err(bad("must be at least 1"));
+        }
+        if knob == TEST_RING_BYTES {
+            // SAFETY: sysconf has no preconditions.
+            let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(1) as u32;
+            if !size.is_power_of_two() || !size.is_multiple_of(page) {
+                return Err(bad(&format!(
+                    "must be a power of two and a multiple of the page size ({page})"
+                )));
+            }
+        }
+        sizes.push((map, size));
+    }
+    Ok(sizes)
+}
+
 /// What [`update_filter_word`] needs of the maps: FILTER words and TARGETS keys. A fake in
 /// the tests plays the kernel's part.
 trait FilterMaps {
@@ -399,6 +445,38 @@ impl AsRawFd for EventReader {
 mod tests {
     use super::*;
     use tracer_common::FILTER_WORDS;
+
+    /// An environment holding `pairs`.
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let pairs: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())
+    }
+
+    #[test]
+    fn test_knobs_size_the_ring_and_targets_and_refuse_what_the_kernel_would() {
+        assert!(test_sizes(env(&[])).unwrap().is_empty());
+        // SAFETY: sysconf has no preconditions.
+        let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as u32;
+        let ring = (page * 4).to_string();
+        assert_eq!(
+            test_sizes(env(&[(TEST_RING_BYTES, &ring), (TEST_MAX_CGROUPS, "3")])).unwrap(),
+            [(maps::EVENTS, page * 4), (maps::TARGETS, 3)]
+        );
+        let not_a_power_of_two = (page * 3).to_string();
+        for (knob, value) in [
+            (TEST_RING_BYTES, not_a_power_of_two.as_str()),
+            (TEST_RING_BYTES, "64"),
+            (TEST_RING_BYTES, "lots"),
+            (TEST_MAX_CGROUPS, "0"),
+            (TEST_MAX_CGROUPS, "-1"),
+        ] {
+            let err = test_sizes(env(&[(knob, value)])).unwrap_err().to_string();
+            assert!(err.contains(knob), "{err}");
+        }
+    }
 
     #[test]
     fn word_bits_are_those_of_the_ids_in_the_word() {

@@ -15,7 +15,7 @@ use thiserror::Error;
 
 pub use layout::{format_offsets, KernelLayout};
 pub use links::{attach_floor, pin_dir, BENCH_PROGRAMS};
-pub use maps::{Counters, EventReader, Tracer};
+pub use maps::{Counters, EventReader, Tracer, TEST_MAX_CGROUPS, TEST_RING_BYTES};
 
 #[derive(Debug, Error)]
 pub enum BpfError {
@@ -38,6 +38,9 @@ pub enum BpfError {
         program: &'static str,
         detail: String,
     },
+    /// A test-only knob (see `TEST_RING_BYTES`) set to a size the kernel would refuse.
+    #[error("test knob {0}")]
+    TestKnob(String),
     #[error("BPF map `{map}`: {detail}")]
     Map { map: &'static str, detail: String },
 }

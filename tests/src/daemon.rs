@@ -39,6 +39,16 @@ impl Daemon {
     }
 
     fn spawn(log: &Path, socket: &Path, state: &Path, extra: &[&str]) -> Child {
+        Self::spawn_env(log, socket, state, extra, &[])
+    }
+
+    fn spawn_env(
+        log: &Path,
+        socket: &Path,
+        state: &Path,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Child {
         let file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -50,6 +60,7 @@ impl Daemon {
             .arg("--state-dir")
             .arg(state)
             .args(extra)
+            .envs(env.iter().copied())
             .stdout(file.try_clone().expect("dup"))
             .stderr(file)
             .spawn()
@@ -111,6 +122,21 @@ impl Daemon {
     }
 
     /// Starts it again with `extra` daemon arguments; returns once it answers.
+    /// Like [`start`](Self::start), with environment variables (the test knobs).
+    pub fn start_env(dir: &Path, env: &[(&str, &str)]) -> Self {
+        let socket = dir.join("ctl.sock");
+        let state = dir.join("state");
+        let log = dir.join("daemon.log");
+        let mut d = Daemon {
+            child: Self::spawn_env(&log, &socket, &state, &[], env),
+            log,
+            socket,
+            state,
+        };
+        d.wait_ready();
+        d
+    }
+
     pub fn restart_with(&mut self, extra: &[&str]) {
         self.child = Self::spawn(&self.log, &self.socket, &self.state, extra);
         self.wait_ready();

@@ -84,11 +84,17 @@ pub struct Recording {
 impl Recording {
     /// Starts `seccomp-tracer record ARGS`, logging into `dir`; returns once it records.
     pub fn start(args: &[&str], dir: &Path) -> Self {
+        Self::start_env(args, dir, &[])
+    }
+
+    /// Like [`start`](Self::start), with environment variables (the test knobs).
+    pub fn start_env(args: &[&str], dir: &Path, env: &[(&str, &str)]) -> Self {
         let log = dir.join("record.log");
         let file = std::fs::File::create(&log).expect("log file");
         let child = Command::new(tracer_bin())
             .arg("record")
             .args(args)
+            .envs(env.iter().copied())
             .stdout(file.try_clone().expect("dup"))
             .stderr(file)
             .spawn()

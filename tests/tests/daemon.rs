@@ -200,25 +200,50 @@ fn daemon_soak_memory_stays_flat_and_nothing_is_lost() {
         );
         busybox(n, &script, None);
     }
-    let d = Daemon::start(&dir);
+    // A kernel map of 16 cgroups: churn that left dead instances behind would fill it within
+    // seconds.
+    let d = Daemon::start_env(&dir, &[("SECCOMP_TRACER_TEST_MAX_CGROUPS", "16")]);
     d.ok(&[&["add"][..], &names[..]].concat());
+    // Containers matching a pattern come and go all the time.
+    d.ok(&["add", "st-e2e-churn-*"]);
+    let churn = |k: u32| format!("st-e2e-churn-{k}");
+    let _churned = ChurnCleanup;
     sleep(Duration::from_secs(10));
     let rss_start = d.rss_kib();
     let t0 = Instant::now();
     let mut rss_max = rss_start;
+    let (mut traced_max, mut k) = (0, 0);
     while t0.elapsed() < Duration::from_secs(secs) {
+        busybox(&churn(k), "while true; do sleep 0.2; done", None);
+        if k > 0 {
+            docker(&["rm", "-f", &churn(k - 1)]);
+        }
+        k += 1;
         sleep(Duration::from_secs(5));
         rss_max = rss_max.max(d.rss_kib());
         let s = d.status();
         for n in names {
             assert!(target_status(&s, n)["running"] == true, "{s}");
         }
+        assert!(
+            target_status(&s, &churn(k - 1))["running"] == true,
+            "{s}\n{}",
+            d.text()
+        );
+        assert_eq!(
+            s["map_full"],
+            0,
+            "the kernel map filled up: {s}\n{}",
+            d.text()
+        );
+        traced_max = traced_max.max(s["traced_cgroups"].as_u64().unwrap_or(0));
     }
     let s = d.status();
     eprintln!(
-        "soak {secs}s: daemon RSS {rss_start} KiB at start, max {rss_max} KiB; kernel: {} syscalls, {} drops",
+        "soak {secs}s, {k} containers created and destroyed: daemon RSS {rss_start} KiB at start, max {rss_max} KiB; kernel map at most {traced_max} cgroups; kernel: {} syscalls, {} drops",
         s["syscalls"], s["ring_drops"]
     );
+    assert!(traced_max <= 8, "kernel map occupancy grew to {traced_max}");
     assert!(rss_max < 50 * 1024, "daemon RSS {rss_max} KiB");
     assert!(
         rss_max <= rss_start + 4 * 1024,
@@ -228,6 +253,22 @@ fn daemon_soak_memory_stays_flat_and_nothing_is_lost() {
         let p = dir.join(format!("{n}.json"));
         d.ok(&["export", n, "-o", p.to_str().unwrap()]);
         assert!(allowed_names(&p).contains(call), "{call} lost from {n}");
+    }
+}
+
+/// Removes the churn containers of the soak test.
+struct ChurnCleanup;
+
+impl Drop for ChurnCleanup {
+    fn drop(&mut self) {
+        let out = Command::new("docker")
+            .args(["ps", "-aq", "--filter", "name=st-e2e-churn-"])
+            .output();
+        if let Ok(out) = out {
+            for id in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+                let _ = Command::new("docker").args(["rm", "-f", id]).output();
+            }
+        }
     }
 }
 

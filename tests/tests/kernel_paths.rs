@@ -202,3 +202,43 @@ fn a_storm_across_1000_cgroups_loses_no_syscall() {
         &lost[..lost.len().min(20)]
     );
 }
+
+/// A ring buffer of one page, overrun while the tracer is frozen across eight restarts: the
+/// adoption events of the last instances are dropped, yet the last instance is found in the
+/// kernel's map and what it did is in the profile.
+#[test]
+fn an_instance_whose_adoption_event_was_dropped_is_still_recorded() {
+    preflight();
+    let name = "st-e2e-ring";
+    let _c = e2e::cleanup(&[name]);
+    let dir = workdir("ring");
+    e2e::busybox(name, "while true; do sleep 0.2; done", None);
+    let profile = dir.join("ring.json");
+    let mut rec = Recording::start_env(
+        &[name, "-o", profile.to_str().unwrap()],
+        &dir,
+        &[("SECCOMP_TRACER_TEST_RING_BYTES", "4096")],
+    );
+    // SAFETY: plain kill(2) on our own child.
+    unsafe { libc::kill(rec.child.id() as i32, libc::SIGSTOP) };
+    for _ in 0..8 {
+        e2e::docker(&["restart", "-t", "0", name]);
+    }
+    // Only the last instance makes this call.
+    e2e::docker(&["exec", name, "/probe", "direct", &nr("getcpu").to_string()]);
+    // SAFETY: as above.
+    unsafe { libc::kill(rec.child.id() as i32, libc::SIGCONT) };
+    rec.wait_for("event was dropped", Duration::from_secs(30));
+    let text = rec.stop();
+    let drops: u64 = text
+        .split(" ring-buffer drops")
+        .next()
+        .and_then(|t| t.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(
+        drops > 0,
+        "no event was dropped, the test proves nothing:\n{text}"
+    );
+    assert!(allowed_names(&profile).contains("getcpu"), "{text}");
+}

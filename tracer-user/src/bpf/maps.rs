@@ -204,14 +204,16 @@ impl Tracer {
     /// Stops tracing cgroup `id` and forgets what the kernel recorded for it.
     pub fn remove_cgroup(&mut self, id: u64) -> Result<(), BpfError> {
         match self.targets.remove(&id) {
-            Ok(()) | Err(MapError::KeyNotFound) => {}
+            Ok(()) => {}
+            Err(e) if absent(&e) => {}
             Err(e) => return Err(map_err(maps::TARGETS)(e)),
         }
         self.clear_filter_bit(id)?;
         self.bump_generation()?;
         for key in self.args(&[id])? {
             match self.args.remove(&key) {
-                Ok(()) | Err(MapError::KeyNotFound) => {}
+                Ok(()) => {}
+                Err(e) if absent(&e) => {}
                 Err(e) => return Err(map_err(maps::ARGS)(e)),
             }
         }
@@ -289,7 +291,8 @@ impl Tracer {
             return Ok(());
         };
         match self.watch.remove(&key) {
-            Ok(()) | Err(MapError::KeyNotFound) => Ok(()),
+            Ok(()) => Ok(()),
+            Err(e) if absent(&e) => Ok(()),
             Err(e) => Err(map_err(maps::WATCH)(e)),
         }
     }
@@ -438,6 +441,16 @@ impl EventReader {
 impl AsRawFd for EventReader {
     fn as_raw_fd(&self) -> std::os::fd::RawFd {
         self.ring.as_raw_fd()
+    }
+}
+
+/// Whether a map operation failed only because the key is not there: aya reports a lookup's
+/// miss as `KeyNotFound` but a delete's as the syscall's ENOENT.
+fn absent(e: &MapError) -> bool {
+    match e {
+        MapError::KeyNotFound => true,
+        MapError::SyscallError(s) => s.io_error.raw_os_error() == Some(libc::ENOENT),
+        _ => false,
     }
 }
 

@@ -58,6 +58,10 @@ pub struct Status {
     /// Cgroups the kernel's map had no room for (their calls are not recorded).
     #[serde(default)]
     pub map_full: u64,
+    /// Cgroups in the kernel's map now (instances, provisional adoptions, folded ones not yet
+    /// checkpointed): flat over time when dead instances are retired.
+    #[serde(default)]
+    pub traced_cgroups: usize,
     /// Seconds since the Unix epoch, when this status was taken.
     pub now: u64,
 }

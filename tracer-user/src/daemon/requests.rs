@@ -203,6 +203,7 @@ fn status(session: &Session) -> Result<Status, RecordError> {
         ring_drops: counters.ring_drops,
         refusals: counters.refusals,
         map_full: session.targets().map_full(),
+        traced_cgroups: session.traced_cgroups()?,
         now: epoch_secs(SystemTime::now()),
     })
 }

@@ -187,6 +187,11 @@ impl Session {
     pub fn engine(&self) -> Option<&Engine> {
         self.engine.as_ref()
     }
+    /// How many cgroups the kernel's map holds now.
+    pub fn traced_cgroups(&self) -> Result<usize, RecordError> {
+        Ok(self.kernel.cgroups()?.len())
+    }
+
     pub fn counters(&self) -> Result<Counters, RecordError> {
         Ok(self.kernel.counters()?)
     }

@@ -52,7 +52,8 @@ impl Targets {
             let path = self.container_path(id, driver);
             // The old container's path is not watched any more: it is gone.
             if let Some(old) = self.list[i].path.clone().filter(|p| *p != path) {
-                k.unwatch(&old)?;
+                // Not worth stopping for: a stale watch only costs a map entry.
+                let _ = k.unwatch(&old);
             }
             k.watch(&path, i as u32)?;
             let t = &mut self.list[i];

@@ -194,3 +194,15 @@ pub fn unseen(allowed: &BTreeSet<String>) -> &'static str {
     .find(|n| !allowed.contains(*n))
     .expect("some harmless call is not allowed")
 }
+
+/// A failure with one line on stderr that contains `needle`, and no panic.
+pub fn assert_one_line_error(out: &Output, needle: &str) {
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "expected failure, got success: {err}"
+    );
+    assert!(err.contains(needle), "expected `{needle}` in: {err}");
+    assert_eq!(err.trim().lines().count(), 1, "not one line: {err}");
+    assert!(!err.contains("panicked"), "{err}");
+}

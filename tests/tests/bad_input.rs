@@ -12,7 +12,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use e2e::{tracer, tracer_bin, workdir};
+use e2e::{assert_one_line_error, tracer, tracer_bin, workdir};
 
 /// Fails (never skips) without the binary under test.
 fn built() {
@@ -89,17 +89,6 @@ fn tracer_bounded(args: &[&str]) -> Output {
         sleep(Duration::from_millis(50));
     }
     child.wait_with_output().expect("output")
-}
-
-fn assert_one_line_error(out: &Output, needle: &str) {
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        !out.status.success(),
-        "expected failure, got success: {err}"
-    );
-    assert!(err.contains(needle), "expected `{needle}` in: {err}");
-    assert_eq!(err.trim().lines().count(), 1, "not one line: {err}");
-    assert!(!err.contains("panicked"), "{err}");
 }
 
 fn profile(rules: &str) -> String {

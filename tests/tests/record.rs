@@ -1,15 +1,12 @@
 //! `record` of Docker containers: a shell workload, Redis, nginx, `--wait` and re-creation, a
 //! late attach, and its errors. Needs root, BPF and Docker; fails (never skips) without them.
 
-use std::{
-    process::{Command, Output},
-    thread::sleep,
-    time::Duration,
-};
+use std::{process::Command, thread::sleep, time::Duration};
 
 use e2e::{
-    allowed_names, assert_running, assert_unseen_refused, bookworm, busybox, cleanup, docker,
-    http_get, ip_of, nr, preflight, redis_load, sh, tracer, tracer_bin, workdir, Recording,
+    allowed_names, assert_one_line_error, assert_running, assert_unseen_refused, bookworm, busybox,
+    cleanup, docker, http_get, ip_of, nr, preflight, redis_load, sh, tracer, tracer_bin, workdir,
+    Recording,
 };
 
 /// The shell workload's loop: a call only in a second thread, one only in a child process,
@@ -250,17 +247,6 @@ fn attached_late_without_restart_still_starts_thanks_to_the_runtime_baseline() {
         probe.contains(&format!("nr={} errno=0", nr("getcpu"))),
         "{probe}"
     );
-}
-
-fn assert_one_line_error(out: &Output, needle: &str) {
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        !out.status.success(),
-        "expected failure, got success: {err}"
-    );
-    assert!(err.contains(needle), "expected `{needle}` in: {err}");
-    assert_eq!(err.trim().lines().count(), 1, "not one line: {err}");
-    assert!(!err.contains("panicked"), "{err}");
 }
 
 #[test]

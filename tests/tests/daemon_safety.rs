@@ -201,3 +201,44 @@ fn a_checkpoint_saves_what_no_event_announced() {
         d.text()
     );
 }
+
+/// bpffs, when the daemon has to mount it, is mounted 0700 (not the default that lets every
+/// user pin there); a pin directory others can write is refused. In a private mount
+/// namespace, so that the host's bpffs is not touched.
+#[test]
+fn bpffs_is_mounted_private_and_a_shared_pin_directory_is_refused() {
+    preflight();
+    let dir = workdir("bpffs");
+    let script = format!(
+        "umount /sys/fs/bpf 2>/dev/null; \
+         {bin} daemon --state-dir {d}/state --socket {d}/s.sock > {d}/log 2>&1 & pid=$!; \
+         for i in $(seq 1 300); do grep -q 'daemon:' {d}/log && break; sleep 0.1; done; \
+         echo mode=$(stat -c %a /sys/fs/bpf); kill $pid; wait $pid; \
+         umount /sys/fs/bpf; mount -t bpf -o mode=1777 bpf /sys/fs/bpf; \
+         mkdir -m 777 /sys/fs/bpf/seccomp-tracer; chmod 777 /sys/fs/bpf/seccomp-tracer; \
+         timeout 20 {bin} daemon --state-dir {d}/state2 --socket {d}/s2.sock; echo exit=$?",
+        bin = tracer_bin().display(),
+        d = dir.display()
+    );
+    let out = e2e::sh(Command::new("unshare").args([
+        "--mount",
+        "--propagation",
+        "private",
+        "sh",
+        "-c",
+        &script,
+    ]));
+    let text = format!(
+        "{}{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+        std::fs::read_to_string(dir.join("log")).unwrap_or_default()
+    );
+    // bpffs keeps the sticky bit on its root whatever the mode.
+    assert!(
+        text.contains("mode=700") || text.contains("mode=1700"),
+        "{text}"
+    );
+    assert!(text.contains("exit=1"), "{text}");
+    assert!(text.contains("others can write"), "{text}");
+}

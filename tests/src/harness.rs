@@ -206,3 +206,21 @@ pub fn assert_one_line_error(out: &Output, needle: &str) {
     assert_eq!(err.trim().lines().count(), 1, "not one line: {err}");
     assert!(!err.contains("panicked"), "{err}");
 }
+
+/// Runs shell `script` in a private mount namespace (what it mounts leaves the host's mounts
+/// alone); its standard output and error, together.
+pub fn in_private_mount_ns(script: &str) -> String {
+    let out = sh(Command::new("unshare").args([
+        "--mount",
+        "--propagation",
+        "private",
+        "sh",
+        "-c",
+        script,
+    ]));
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}

@@ -14,7 +14,7 @@ pub use docker::{
     rawcall_in_container, seccomp_opt, Cleanup,
 };
 pub use harness::{
-    allowed_names, assert_one_line_error, nr, preflight, rules_for, sh, tracer, tracer_bin, unseen,
-    workdir, Recording,
+    allowed_names, assert_one_line_error, in_private_mount_ns, nr, preflight, rules_for, sh,
+    tracer, tracer_bin, unseen, workdir, Recording,
 };
 pub use workloads::{connect, http_get, probe_in_cgroup, redis_load, PROBE};

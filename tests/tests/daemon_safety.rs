@@ -220,18 +220,9 @@ fn bpffs_is_mounted_private_and_a_shared_pin_directory_is_refused() {
         bin = tracer_bin().display(),
         d = dir.display()
     );
-    let out = e2e::sh(Command::new("unshare").args([
-        "--mount",
-        "--propagation",
-        "private",
-        "sh",
-        "-c",
-        &script,
-    ]));
     let text = format!(
-        "{}{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
+        "{}{}",
+        e2e::in_private_mount_ns(&script),
         std::fs::read_to_string(dir.join("log")).unwrap_or_default()
     );
     // bpffs keeps the sticky bit on its root whatever the mode.

@@ -252,19 +252,7 @@ fn devices_are_refused_as_destinations_and_dash_means_stdout() {
         tracer_bin().display(),
         cg.0.display()
     );
-    let out = sh(Command::new("unshare").args([
-        "--mount",
-        "--propagation",
-        "private",
-        "sh",
-        "-c",
-        &script,
-    ]));
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = e2e::in_private_mount_ns(&script);
     assert!(text.contains("exit=1"), "{text}");
     assert!(text.contains("not a regular file"), "{text}");
     assert!(

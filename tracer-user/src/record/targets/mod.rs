@@ -143,9 +143,6 @@ impl Target {
     pub fn last_new(&self) -> Option<&(String, SystemTime)> {
         self.last_new.as_ref()
     }
-    pub fn selected(&self) -> bool {
-        self.selected
-    }
     pub fn is_container(&self) -> bool {
         matches!(self.spec, TargetSpec::Container(_))
     }

@@ -1,5 +1,6 @@
-//! Project tasks: `cargo xtask setup | images | demo | test | lint`. Setup installs what is
-//! missing (idempotent); `demo` and `test` run it first, so each works on a fresh machine.
+//! Project tasks: `cargo xtask setup | images | demo | test | lint | syscall-tables`. Setup
+//! installs what is missing (idempotent); `demo` and `test` run it first, so each works on a
+//! fresh machine.
 
 use std::{
     path::{Path, PathBuf},
@@ -8,6 +9,8 @@ use std::{
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
+
+mod syscall_tables;
 
 #[derive(Parser)]
 struct Cli {
@@ -32,6 +35,11 @@ enum Task {
     Bench,
     /// cargo fmt --check and clippy.
     Lint,
+    /// Regenerate tracer-user/src/syscalls/{x86_64,aarch64,i386}.rs from libseccomp's
+    /// src/syscalls.csv (e.g. tracer-user/tests/reference/libseccomp/syscalls.csv).
+    SyscallTables {
+        csv: PathBuf,
+    },
 }
 
 fn root() -> PathBuf {
@@ -109,6 +117,7 @@ fn main() -> Result<()> {
             run(cargo().args(["build", "--release", "--package", "tracer-user"]))?;
             script("bench.sh")
         }
+        Task::SyscallTables { csv } => syscall_tables::generate(&root(), &csv),
         Task::Lint => {
             run(cargo().args(["fmt", "--all", "--check"]))?;
             run(cargo().args([

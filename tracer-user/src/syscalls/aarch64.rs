@@ -1,5 +1,5 @@
-//! Syscall numbers of the aarch64 ABI, generated from `asm-generic/unistd.h (arm64 view)`
-//! by xtask/scripts/gen_syscall_tables.py. Do not edit by hand.
+//! Syscall numbers of the aarch64 ABI, generated from libseccomp's `src/syscalls.csv`
+//! (column `aarch64`) by `cargo xtask syscall-tables CSV`. Do not edit by hand.
 
 pub const TABLE: &[(u32, &str)] = &[
     (0, "io_setup"),
@@ -246,7 +246,6 @@ pub const TABLE: &[(u32, &str)] = &[
     (241, "perf_event_open"),
     (242, "accept4"),
     (243, "recvmmsg"),
-    (244, "arch_specific_syscall"),
     (260, "wait4"),
     (261, "prlimit64"),
     (262, "fanotify_init"),
@@ -328,4 +327,6 @@ pub const TABLE: &[(u32, &str)] = &[
     (467, "open_tree_attr"),
     (468, "file_getattr"),
     (469, "file_setattr"),
+    (470, "listns"),
+    (471, "rseq_slice_yield"),
 ];

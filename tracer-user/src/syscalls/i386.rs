@@ -1,5 +1,5 @@
-//! Syscall numbers of the i386 ABI, generated from `asm/unistd_32.h`
-//! by xtask/scripts/gen_syscall_tables.py. Do not edit by hand.
+//! Syscall numbers of the i386 ABI, generated from libseccomp's `src/syscalls.csv`
+//! (column `x86`) by `cargo xtask syscall-tables CSV`. Do not edit by hand.
 
 pub const TABLE: &[(u32, &str)] = &[
     (0, "restart_syscall"),
@@ -461,4 +461,6 @@ pub const TABLE: &[(u32, &str)] = &[
     (467, "open_tree_attr"),
     (468, "file_getattr"),
     (469, "file_setattr"),
+    (470, "listns"),
+    (471, "rseq_slice_yield"),
 ];

@@ -84,6 +84,43 @@ mod tests {
         }
     }
 
+    /// libseccomp's `src/syscalls.csv` (tests/reference/libseccomp): test data, not compiled
+    /// into the binary.
+    const SYSCALLS_CSV: &str = include_str!("../../tests/reference/libseccomp/syscalls.csv");
+
+    /// (name, number) of `column` in the csv, `PNR` ("pseudo syscall, not resolvable") left out.
+    fn csv_column(column: &str) -> Vec<(String, u32)> {
+        let mut lines = SYSCALLS_CSV.lines();
+        let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+        let col = header.iter().position(|h| *h == column).unwrap();
+        lines
+            .map(|l| l.split(',').collect::<Vec<_>>())
+            .filter(|f| f[col] != "PNR")
+            .map(|f| (f[0].to_string(), f[col].parse().unwrap()))
+            .collect()
+    }
+
+    #[test]
+    fn tables_are_libseccomps_both_ways() {
+        for (arch, column) in [
+            (Arch::X86_64, "x86_64"),
+            (Arch::Aarch64, "aarch64"),
+            (Arch::I386, "x86"),
+        ] {
+            let csv = csv_column(column);
+            assert!(csv.len() > 300, "{column}: {} rows", csv.len());
+            for (name, nr) in &csv {
+                assert_eq!(arch.number(name), Some(*nr), "{arch:?}: {name}");
+            }
+            for &(nr, name) in arch.table() {
+                assert!(
+                    csv.iter().any(|(n, c)| n == name && *c == nr),
+                    "{arch:?}: {nr} {name} is not in libseccomp's table"
+                );
+            }
+        }
+    }
+
     #[test]
     fn known_numbers() {
         assert_eq!(Arch::X86_64.name(0), Some("read"));
@@ -101,5 +138,13 @@ mod tests {
         assert_eq!(Arch::X86_64.number("getppid"), Some(110));
         assert_eq!(Arch::Aarch64.number("open"), None, "arm64 has only openat");
         assert_eq!(Arch::X86_64.name(1000), None);
+        assert_eq!(Arch::X86_64.name(335), Some("uretprobe"));
+        assert_eq!(Arch::X86_64.name(336), Some("uprobe"));
+        for arch in [Arch::X86_64, Arch::Aarch64, Arch::I386] {
+            assert_eq!(arch.name(470), Some("listns"));
+            assert_eq!(arch.name(471), Some("rseq_slice_yield"));
+        }
+        // A placeholder of the generic header (__NR_arch_specific_syscall), not a call.
+        assert_eq!(Arch::Aarch64.name(244), None);
     }
 }

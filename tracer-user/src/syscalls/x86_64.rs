@@ -1,5 +1,5 @@
-//! Syscall numbers of the x86_64 ABI, generated from `asm/unistd_64.h`
-//! by xtask/scripts/gen_syscall_tables.py. Do not edit by hand.
+//! Syscall numbers of the x86_64 ABI, generated from libseccomp's `src/syscalls.csv`
+//! (column `x86_64`) by `cargo xtask syscall-tables CSV`. Do not edit by hand.
 
 pub const TABLE: &[(u32, &str)] = &[
     (0, "read"),
@@ -337,6 +337,8 @@ pub const TABLE: &[(u32, &str)] = &[
     (332, "statx"),
     (333, "io_pgetevents"),
     (334, "rseq"),
+    (335, "uretprobe"),
+    (336, "uprobe"),
     (424, "pidfd_send_signal"),
     (425, "io_uring_setup"),
     (426, "io_uring_enter"),
@@ -383,4 +385,6 @@ pub const TABLE: &[(u32, &str)] = &[
     (467, "open_tree_attr"),
     (468, "file_getattr"),
     (469, "file_setattr"),
+    (470, "listns"),
+    (471, "rseq_slice_yield"),
 ];

@@ -4,8 +4,8 @@
 use std::{path::Path, process::Command, time::Duration};
 
 use e2e::{
-    allowed_names, busybox, cleanup, docker, nr, preflight, rawcall_in_container, rules_for,
-    seccomp_opt, sh, tracer, workdir, Recording,
+    allowed_names, busybox, cleanup, docker, errno_under, nr, preflight, rawcall_in_container,
+    rules_for, seccomp_opt, sh, tracer, workdir, Recording,
 };
 
 /// An OCI bundle around the busybox image's root filesystem, running `sh -c script` under
@@ -124,6 +124,44 @@ fn oci_format_is_accepted_by_runc_and_kubernetes_format_is_a_seccompprofile() {
         .is_some_and(|n| n.len() > 20));
     let explained = tracer(&["explain", merged.to_str().unwrap()], &[]);
     assert!(String::from_utf8_lossy(&explained.stdout).contains("Docker's default allows"));
+    // The kubelet file: the OCI form (containerd has no archMap), and Docker takes it too.
+    let kubelet = dir.join("web.kubelet.json");
+    let kj: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&kubelet).expect("kubelet")).expect("json");
+    assert!(
+        kj["architectures"].is_array() && kj.get("archMap").is_none(),
+        "{kj}"
+    );
+    assert!(k["spec"].get("disabled").is_none(), "{k}");
+    assert_eq!(errno_under(&kubelet, "st-busybox", "mincore"), "errno=1");
+    // -o *.yaml: YAML, which every command reads back.
+    let yaml = dir.join("web.yaml");
+    let out = tracer(
+        &[
+            "merge",
+            oci.to_str().unwrap(),
+            merged.to_str().unwrap(),
+            "-o",
+            yaml.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&yaml).expect("yaml");
+    assert!(
+        text.contains("\ndefaultAction: SCMP_ACT_ERRNO\n") && !text.starts_with('{'),
+        "{text}"
+    );
+    let explained = tracer(&["explain", yaml.to_str().unwrap()], &[]);
+    assert!(
+        explained.status.success(),
+        "{}",
+        String::from_utf8_lossy(&explained.stderr)
+    );
 }
 
 #[test]

@@ -48,13 +48,16 @@ pub enum ProfileFileError {
         path: String,
         source: serde_json::Error,
     },
+    #[error("{path} is not YAML: {source}")]
+    Yaml {
+        path: String,
+        source: serde_yaml_ng::Error,
+    },
     #[error("{path}: {source}")]
     Format {
         path: String,
         source: formats::FormatError,
     },
-    #[error("reading profiles on {0} is not supported (x86_64 and aarch64 are)")]
-    UnsupportedArch(&'static str),
 }
 
 /// What a file of `kind` is, for the error; `None` for a regular file.
@@ -107,25 +110,38 @@ fn read_bounded(path: &Path) -> Result<Vec<u8>, ProfileFileError> {
     Ok(bytes)
 }
 
-/// The profile in the file at `path`, in any format, read for a host of `arch`; what Docker
-/// would ignore in it is in the warnings.
+/// The profile in the file at `path`, in any format (YAML when the name ends in `.yaml` or
+/// `.yml`, JSON otherwise), read for a host of `arch`; what Docker would ignore in it is in
+/// the warnings.
 pub fn read(path: &Path, arch: Arch) -> Result<Parsed, ProfileFileError> {
     let bytes = read_bounded(path)?;
     let p = || escape(&path.display().to_string()).into_owned();
-    let doc: serde_json::Value = serde_json::from_slice(&bytes)
-        .map_err(|source| ProfileFileError::Json { path: p(), source })?;
+    let doc: serde_json::Value = if formats::is_yaml_path(path) {
+        serde_yaml_ng::from_slice(&bytes)
+            .map_err(|source| ProfileFileError::Yaml { path: p(), source })?
+    } else {
+        serde_json::from_slice(&bytes)
+            .map_err(|source| ProfileFileError::Json { path: p(), source })?
+    };
     formats::parse(&doc, arch).map_err(|source| ProfileFileError::Format { path: p(), source })
 }
 
 /// [`read`] on this host, its warnings printed on standard error (the first
 /// [`MAX_WARNINGS`], then how many more).
 pub fn load(path: &Path) -> Result<(Format, Profile), ProfileFileError> {
-    let arch = Arch::host().ok_or(ProfileFileError::UnsupportedArch(std::env::consts::ARCH))?;
+    let parsed = load_parsed(path)?;
+    Ok((parsed.format, parsed.profile))
+}
+
+/// [`load`], with the architectures the file names. Unknown names are warned about as the
+/// host's (x86_64 when the host is neither: the tables know names of every architecture).
+pub fn load_parsed(path: &Path) -> Result<Parsed, ProfileFileError> {
+    let arch = Arch::host().unwrap_or(Arch::X86_64);
     let parsed = read(path, arch)?;
     for line in warning_lines(&path.display().to_string(), &parsed.warnings) {
         display::warn(&line);
     }
-    Ok((parsed.format, parsed.profile))
+    Ok(parsed)
 }
 
 /// The lines that report `warnings` about the file at `path`.
@@ -216,6 +232,9 @@ pub fn explain(p: &Profile, arch: Arch, name: &str) -> String {
         default.len(),
         formats::arch_name(arch)
     );
+    if p.permissive {
+        out.push_str("this profile allows every call not listed (defaultAction SCMP_ACT_ALLOW)\n");
+    }
     let no_conditions = Default::default();
     let beyond: Vec<&String> = p
         .allowed

@@ -37,9 +37,7 @@ enum Task {
     Lint,
     /// Regenerate tracer-user/src/syscalls/{x86_64,aarch64,i386}.rs from libseccomp's
     /// src/syscalls.csv (e.g. tracer-user/tests/reference/libseccomp/syscalls.csv).
-    SyscallTables {
-        csv: PathBuf,
-    },
+    SyscallTables { csv: PathBuf },
 }
 
 fn root() -> PathBuf {

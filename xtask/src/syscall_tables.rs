@@ -7,7 +7,11 @@ use std::{collections::BTreeMap, path::Path};
 use anyhow::{bail, Context, Result};
 
 /// (our table, its column in the csv)
-const TABLES: [(&str, &str); 3] = [("x86_64", "x86_64"), ("aarch64", "aarch64"), ("i386", "x86")];
+const TABLES: [(&str, &str); 3] = [
+    ("x86_64", "x86_64"),
+    ("aarch64", "aarch64"),
+    ("i386", "x86"),
+];
 
 /// number -> name for `column` of the csv `text`.
 pub fn table(text: &str, column: &str) -> Result<BTreeMap<u32, String>> {
@@ -36,7 +40,8 @@ pub fn table(text: &str, column: &str) -> Result<BTreeMap<u32, String>> {
 
 /// Writes the three table files under `root` from the csv at `csv`.
 pub fn generate(root: &Path, csv: &Path) -> Result<()> {
-    let text = std::fs::read_to_string(csv).with_context(|| format!("reading {}", csv.display()))?;
+    let text =
+        std::fs::read_to_string(csv).with_context(|| format!("reading {}", csv.display()))?;
     for (ours, column) in TABLES {
         let t = table(&text, column)?;
         let body: String = t

@@ -37,8 +37,8 @@ pub enum Format {
     Docker,
     /// OCI runtime-spec `linux.seccomp` (runc, crun, podman config.json)
     Oci,
-    /// Security Profiles Operator SeccompProfile, plus `<name>.kubelet.json` for kubelet's
-    /// seccomp/ directory
+    /// Security Profiles Operator SeccompProfile, plus `<name>.kubelet.json` (OCI form) for
+    /// kubelet's seccomp/ directory
     Kubernetes,
 }
 
@@ -87,15 +87,16 @@ impl FromStr for Format {
 /// A file written next to a profile, with the same profile in another format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SideFile {
-    /// `<name>.kubelet.json`: Docker's format, what kubelet's `seccomp/` directory takes
-    /// (through containerd or CRI-O).
+    /// `<name>.kubelet.json`: what kubelet's `seccomp/` directory takes, in the OCI form
+    /// (`architectures`, never `archMap`): containerd reads it into the OCI type, which has no
+    /// `archMap` (i386 calls would lose their rules), and CRI-O and Docker read it too.
     Kubelet,
 }
 
 impl SideFile {
     pub fn format(self) -> Format {
         match self {
-            Self::Kubelet => Format::Docker,
+            Self::Kubelet => Format::Oci,
         }
     }
 
@@ -107,7 +108,15 @@ impl SideFile {
     }
 }
 
-/// `web.json` -> `web.kubelet.json`
+/// Whether a profile at `path` is YAML (`.yaml`, `.yml`): written so, and read so. What
+/// `kubectl` users keep in git; anything else is JSON.
+pub fn is_yaml_path(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("yaml") || e.eq_ignore_ascii_case("yml"))
+}
+
+/// `web.json` (or `web.yaml`) -> `web.kubelet.json`
 pub fn kubelet_path(output: &Path) -> PathBuf {
     let stem = output
         .file_stem()
@@ -127,6 +136,9 @@ pub struct Profile {
     pub refused: BTreeSet<String>,
     /// Log instead of refusing what is not allowed (SCMP_ACT_LOG).
     pub complain: bool,
+    /// Allow what is not listed (defaultAction SCMP_ACT_ALLOW): `allowed` is not all it
+    /// allows. Never learned; only read from a file.
+    pub permissive: bool,
 }
 
 impl Profile {
@@ -141,7 +153,15 @@ impl Profile {
                 .collect(),
             refused: c.refused_included.iter().map(|n| n.to_string()).collect(),
             complain,
+            permissive: false,
         }
+    }
+
+    /// Whether every call the profile does not list is allowed: its default action allows
+    /// (SCMP_ACT_ALLOW, or SCMP_ACT_LOG, which logs and allows). SCMP_ACT_TRACE and
+    /// SCMP_ACT_NOTIFY do not: without a tracer or an agent the call fails with ENOSYS.
+    pub fn allows_unlisted(&self) -> bool {
+        self.permissive || self.complain
     }
 }
 
@@ -200,6 +220,76 @@ pub struct Parsed {
     pub format: Format,
     pub profile: Profile,
     pub warnings: Vec<FormatWarning>,
+    /// The native architectures it names (`architectures`, `archMap`) that we have tables for;
+    /// empty when it names none (then it is the host's).
+    pub arches: Vec<Arch>,
+}
+
+/// Profiles for different architectures given to one merge (or none for this host).
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+pub enum ArchError {
+    #[error("{a} is for {a_arch} and {b} for {b_arch}: profiles of different architectures cannot be merged")]
+    Mixed {
+        a: String,
+        a_arch: &'static str,
+        b: String,
+        b_arch: &'static str,
+    },
+    #[error("{0} names no architecture and this host's is not supported (x86_64 and aarch64 are)")]
+    Unknown(String),
+}
+
+/// The architecture a profile made of `inputs` (a name for messages, the architectures the
+/// file names) is for: one every input names, the host's if it is one of them, or the host's
+/// when none names any. An aarch64 profile merged on x86_64 stays aarch64.
+pub fn common_arch<'a>(
+    inputs: impl IntoIterator<Item = (&'a str, &'a [Arch])>,
+    host: Option<Arch>,
+) -> Result<Arch, ArchError> {
+    let mut common: Option<(&str, Vec<Arch>)> = None;
+    let mut last = String::new();
+    for (name, arches) in inputs {
+        last = escape(name).into_owned();
+        if arches.is_empty() {
+            continue;
+        }
+        common = Some(match common {
+            None => (name, arches.to_vec()),
+            Some((first, c)) => {
+                let both: Vec<Arch> = c.iter().copied().filter(|a| arches.contains(a)).collect();
+                if both.is_empty() {
+                    return Err(ArchError::Mixed {
+                        a: escape(first).into_owned(),
+                        a_arch: arch_name(c[0]),
+                        b: last,
+                        b_arch: arch_name(arches[0]),
+                    });
+                }
+                (first, both)
+            }
+        });
+    }
+    match (common, host) {
+        (Some((_, c)), Some(h)) if c.contains(&h) => Ok(h),
+        (Some((_, c)), _) => Ok(c[0]),
+        (None, Some(h)) => Ok(h),
+        (None, None) => Err(ArchError::Unknown(last)),
+    }
+}
+
+/// The architectures of ours among seccomp architecture names (`SCMP_ARCH_X86_64`...), in
+/// their order; only native ones (an x86_64 profile lists `SCMP_ARCH_X86` too).
+fn native_arches<'a>(names: impl IntoIterator<Item = &'a str>) -> Vec<Arch> {
+    let mut out = Vec::new();
+    for n in names {
+        let arch = [Arch::X86_64, Arch::Aarch64]
+            .into_iter()
+            .find(|a| a.docker_arches().0 == n);
+        if let Some(a) = arch.filter(|a| !out.contains(a)) {
+            out.push(a);
+        }
+    }
+    out
 }
 
 /// Names libseccomp resolves that none of our tables has: other architectures' calls (ARM,
@@ -292,10 +382,11 @@ pub fn render(format: Format, arch: Arch, name: &str, p: &Profile) -> Value {
 /// comments, `includes`...).
 pub fn parse(doc: &Value, arch: Arch) -> Result<Parsed, FormatError> {
     const TOP: &str = "the profile";
-    let (format, read) = if doc["kind"] == docs::SPO_KIND {
+    let (format, read, arches) = if doc["kind"] == docs::SPO_KIND {
         has_default_action(&doc["spec"])?;
         let d: SeccompProfile = typed::<_, Rule>(doc, TOP, &doc["spec"]["syscalls"], "spec.")?;
-        (Format::Kubernetes, d.to_profile(arch)?)
+        let arches = native_arches(d.spec.architectures.iter().map(String::as_str));
+        (Format::Kubernetes, d.to_profile(arch)?, arches)
     } else {
         let (body, at) = match &doc["linux"]["seccomp"] {
             s @ Value::Object(_) => (s, "linux.seccomp."),
@@ -305,16 +396,20 @@ pub fn parse(doc: &Value, arch: Arch) -> Result<Parsed, FormatError> {
         let whole = at.strip_suffix('.').unwrap_or(TOP);
         if at.is_empty() && docs::looks_like_docker(body) {
             let d: DockerProfile = typed::<_, DockerRule>(body, whole, &body["syscalls"], at)?;
-            (Format::Docker, d.to_profile(arch)?)
+            let names = d.arch_map.iter().map(|m| m.architecture.as_str());
+            let arches = native_arches(names.chain(d.architectures.iter().map(String::as_str)));
+            (Format::Docker, d.to_profile(arch)?, arches)
         } else {
             let d: LinuxSeccomp = typed::<_, Rule>(body, whole, &body["syscalls"], at)?;
-            (Format::Oci, d.to_profile(at, arch)?)
+            let arches = native_arches(d.architectures.iter().map(String::as_str));
+            (Format::Oci, d.to_profile(at, arch)?, arches)
         }
     };
     Ok(Parsed {
         format,
         profile: read.profile,
         warnings: read.warnings,
+        arches,
     })
 }
 
@@ -372,10 +467,13 @@ pub fn merge<'a>(profiles: impl IntoIterator<Item = &'a Profile>) -> Profile {
         out.allowed.extend(p.allowed.iter().cloned());
         out.refused.extend(p.refused.iter().cloned());
         out.complain |= p.complain;
+        out.permissive |= p.permissive;
     }
     out.conditions.retain(|n, _| !unconditional.contains(n));
     out
 }
 
+#[cfg(test)]
+mod references;
 #[cfg(test)]
 mod tests;

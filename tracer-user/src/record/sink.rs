@@ -1,6 +1,7 @@
 //! Where what a session learned goes: profile documents and their side files, written
 //! atomically ([`write`] is the one function that writes a profile and returns every path it
-//! wrote), and what a session ends with ([`Summary`]).
+//! wrote; YAML when the path ends in `.yaml` or `.yml`), and what a session ends with
+//! ([`Summary`]).
 
 use std::path::{Path, PathBuf};
 
@@ -11,8 +12,8 @@ use crate::{
     syscalls::Arch,
 };
 
-/// A profile rendered for one format: its document and, for Kubernetes, the plain Docker
-/// JSON kubelet's `seccomp/` directory takes (through containerd or CRI-O).
+/// A profile rendered for one format: its document and, for Kubernetes, the plain OCI JSON
+/// kubelet's `seccomp/` directory takes (through containerd or CRI-O).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Rendered {
     pub doc: serde_json::Value,
@@ -34,8 +35,13 @@ impl Rendered {
 }
 
 /// Writes the documents of `r` at `path` (side files next to it); returns the paths written.
+/// The document is YAML when `path` ends in `.yaml` or `.yml`; the kubelet file is JSON.
 pub fn write(path: &Path, r: &Rendered) -> Result<Vec<PathBuf>, RecordError> {
-    write_json(path, &r.doc)?;
+    if formats::is_yaml_path(path) {
+        write_yaml(path, &r.doc)?;
+    } else {
+        write_json(path, &r.doc)?;
+    }
     let mut written = vec![path.to_path_buf()];
     // Standard output takes the document alone.
     if output::is_stdout(path) {
@@ -64,7 +70,12 @@ pub fn write_finally(path: &Path, label: &str, r: &Rendered) -> Result<Vec<PathB
             Err(e) => last = e,
         }
     }
-    let name = format!("seccomp-tracer-{label}-{}.json", std::process::id());
+    let ext = if formats::is_yaml_path(path) {
+        "yaml"
+    } else {
+        "json"
+    };
+    let name = format!("seccomp-tracer-{label}-{}.{ext}", std::process::id());
     for dir in [std::env::temp_dir(), PathBuf::from("/dev/shm")] {
         let fallback = dir.join(&name);
         if let Ok(w) = write(&fallback, r) {
@@ -83,6 +94,13 @@ pub fn write_json(path: &Path, doc: &serde_json::Value) -> Result<(), RecordErro
     let mut text = serde_json::to_vec_pretty(doc).map_err(std::io::Error::other)?;
     text.push(b'\n');
     output::write_atomic(path, &text)?;
+    Ok(())
+}
+
+/// YAML (one document), written atomically.
+pub fn write_yaml(path: &Path, doc: &serde_json::Value) -> Result<(), RecordError> {
+    let text = serde_yaml_ng::to_string(doc).map_err(std::io::Error::other)?;
+    output::write_atomic(path, text.as_bytes())?;
     Ok(())
 }
 
@@ -129,8 +147,43 @@ mod tests {
         let kubelet: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(&written[1]).unwrap()).unwrap();
         assert_eq!(kubelet["defaultAction"], "SCMP_ACT_ERRNO");
+        // containerd reads it into the OCI type, which has no archMap.
+        assert_eq!(
+            kubelet["architectures"],
+            serde_json::json!(["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"])
+        );
+        assert!(kubelet.get("archMap").is_none());
         let docker = Rendered::new(Format::Docker, Arch::X86_64, "web", &profile);
         assert_eq!(write(&p, &docker).unwrap(), vec![p]);
+    }
+
+    #[test]
+    fn a_yaml_path_gets_yaml_that_reads_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let profile = Profile {
+            allowed: ["read".to_string(), "mbind".to_string()].into(),
+            ..Default::default()
+        };
+        for name in ["web.yaml", "web.YML"] {
+            let p = dir.path().join(name);
+            let r = Rendered::new(Format::Kubernetes, Arch::X86_64, "web", &profile);
+            let written = write(&p, &r).unwrap();
+            assert_eq!(written[1], dir.path().join("web.kubelet.json"));
+            let text = std::fs::read_to_string(&p).unwrap();
+            assert!(
+                text.starts_with("apiVersion: security-profiles-operator"),
+                "{text}"
+            );
+            assert!(serde_json::from_str::<serde_json::Value>(&text).is_err());
+            let back = crate::profiles::read(&p, Arch::X86_64).unwrap();
+            assert_eq!(
+                (back.format, back.profile),
+                (Format::Kubernetes, profile.clone())
+            );
+            // The kubelet file stays JSON.
+            let k = std::fs::read_to_string(&written[1]).unwrap();
+            assert!(serde_json::from_str::<serde_json::Value>(&k).is_ok());
+        }
     }
 
     #[test]

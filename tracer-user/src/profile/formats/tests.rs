@@ -55,7 +55,7 @@ fn golden_profile(arch: Arch, complain: bool) -> Profile {
 }
 
 /// (arch, complain, format, what the json!-based renderer wrote)
-const GOLDENS: [(Arch, bool, Format, &str); 9] = {
+pub(super) const GOLDENS: [(Arch, bool, Format, &str); 9] = {
     macro_rules! golden {
         ($file:literal) => {
             include_str!(concat!("../../../tests/golden/", $file, ".json"))
@@ -156,7 +156,8 @@ fn oci_and_kubernetes_shapes() {
     assert_eq!(k["spec"]["syscalls"][0]["names"], json!(["read"]));
     assert_eq!(k["spec"]["syscalls"][1]["errnoRet"], 38);
     assert!(k["spec"].get("defaultErrnoRet").is_none());
-    assert_eq!(k["spec"]["disabled"], false);
+    // Neither `disabled` (v0.8.4 to v0.10) nor `state` (v1.0.0): valid under every CRD.
+    assert!(k["spec"].get("disabled").is_none() && k["spec"].get("state").is_none());
 }
 
 #[test]
@@ -468,13 +469,14 @@ fn format_names_are_the_same_everywhere() {
 }
 
 #[test]
-fn kubernetes_writes_a_docker_copy_for_kubelet() {
+fn kubernetes_writes_an_oci_copy_for_kubelet() {
     assert_eq!(Format::Docker.side_files(), []);
     assert_eq!(Format::Oci.side_files(), []);
     let [side] = Format::Kubernetes.side_files() else {
         panic!("one side file");
     };
-    assert_eq!(side.format(), Format::Docker);
+    // containerd reads it into the OCI type: `architectures`, not Docker's `archMap`.
+    assert_eq!(side.format(), Format::Oci);
     assert_eq!(
         side.path(Path::new("/out/web.json")),
         Path::new("/out/web.kubelet.json")
@@ -483,6 +485,107 @@ fn kubernetes_writes_a_docker_copy_for_kubelet() {
         kubelet_path(Path::new("profiles/db")),
         Path::new("profiles/db.kubelet.json")
     );
+    assert_eq!(
+        side.path(Path::new("/out/web.yaml")),
+        Path::new("/out/web.kubelet.json")
+    );
+    assert!(is_yaml_path(Path::new("a/web.yaml")) && is_yaml_path(Path::new("web.YML")));
+    assert!(!is_yaml_path(Path::new("web.json")) && !is_yaml_path(Path::new("yaml")));
+}
+
+#[test]
+fn a_default_action_that_allows_is_not_an_empty_allow_list() {
+    for (default, permissive, complain) in [
+        ("SCMP_ACT_ALLOW", true, false),
+        ("SCMP_ACT_LOG", false, true),
+        ("SCMP_ACT_TRACE", false, false),
+        ("SCMP_ACT_NOTIFY", false, false),
+        ("SCMP_ACT_ERRNO", false, false),
+    ] {
+        for (mut doc, prefix) in
+            with_rule(json!({ "names": ["ptrace"], "action": "SCMP_ACT_ERRNO" }))
+        {
+            let body = if prefix.is_empty() {
+                &mut doc
+            } else {
+                &mut doc["spec"]
+            };
+            body["defaultAction"] = json!(default);
+            let p = super::parse(&doc, Arch::X86_64).unwrap().profile;
+            assert_eq!(
+                (p.permissive, p.complain),
+                (permissive, complain),
+                "{default}"
+            );
+            assert_eq!(p.allows_unlisted(), permissive || complain, "{default}");
+        }
+    }
+    // The union with a permissive profile is permissive, and is written so.
+    let allow_all = Profile {
+        permissive: true,
+        ..Default::default()
+    };
+    let m = merge([&profile(&["read"], &[]), &allow_all]);
+    assert!(m.permissive && m.allows_unlisted());
+    for f in Format::ALL {
+        let doc = render(f, Arch::X86_64, "x", &m);
+        let body = if f == Format::Kubernetes {
+            &doc["spec"]
+        } else {
+            &doc
+        };
+        assert_eq!(body["defaultAction"], "SCMP_ACT_ALLOW", "{f}");
+    }
+}
+
+#[test]
+fn the_architectures_a_document_names_are_read() {
+    for f in Format::ALL {
+        for arch in [Arch::X86_64, Arch::Aarch64] {
+            let doc = render(f, arch, "x", &profile(&["read"], &[]));
+            assert_eq!(
+                super::parse(&doc, Arch::X86_64).unwrap().arches,
+                [arch],
+                "{f}"
+            );
+        }
+    }
+    let (doc, _) = with_rule(json!({ "names": ["read"], "action": "SCMP_ACT_ALLOW" }))
+        .into_iter()
+        .nth(1)
+        .unwrap();
+    assert_eq!(super::parse(&doc, Arch::X86_64).unwrap().arches, []);
+}
+
+#[test]
+fn a_profile_keeps_the_architecture_of_its_inputs() {
+    use Arch::*;
+    let arm: &[Arch] = &[Aarch64];
+    let x86: &[Arch] = &[X86_64];
+    let both: &[Arch] = &[X86_64, Aarch64];
+    let none: &[Arch] = &[];
+    assert_eq!(
+        common_arch([("a", arm), ("b", arm)], Some(X86_64)),
+        Ok(Aarch64)
+    );
+    assert_eq!(
+        common_arch([("a", none), ("b", arm)], Some(X86_64)),
+        Ok(Aarch64)
+    );
+    assert_eq!(common_arch([("a", none)], Some(X86_64)), Ok(X86_64));
+    assert_eq!(
+        common_arch([("a", both), ("b", arm)], Some(X86_64)),
+        Ok(Aarch64)
+    );
+    assert_eq!(common_arch([("a", both)], Some(Aarch64)), Ok(Aarch64));
+    assert_eq!(common_arch([("a", arm)], None), Ok(Aarch64));
+    assert_eq!(
+        common_arch([("a", x86), ("b.json", arm)], Some(X86_64))
+            .unwrap_err()
+            .to_string(),
+        "a is for x86_64 and b.json for aarch64: profiles of different architectures cannot be merged"
+    );
+    assert!(common_arch([("a", none)], None).is_err());
 }
 
 #[test]

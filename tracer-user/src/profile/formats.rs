@@ -447,7 +447,8 @@ fn typed<'a, T: Deserialize<'a>, R: Deserialize<'a>>(
 }
 
 /// Union of profiles (replicas, several runs): allowed anywhere is allowed; a call allowed
-/// unconditionally anywhere stays unconditional, otherwise its conditions add up.
+/// unconditionally anywhere stays unconditional, otherwise its conditions add up. It logs
+/// (complain) or allows (permissive) what it does not list if any input does.
 pub fn merge<'a>(profiles: impl IntoIterator<Item = &'a Profile>) -> Profile {
     let mut out = Profile::default();
     let mut unconditional = BTreeSet::new();

@@ -1,7 +1,8 @@
-//! Pure: Docker's (moby's) seccomp profile, `docker run --security-opt seccomp=FILE`, and what
-//! kubelet's `seccomp/` directory takes through containerd and CRI-O. moby's `Seccomp` extends
-//! the OCI `LinuxSeccomp` with `archMap`; its `Syscall` extends `LinuxSyscall` with the older
-//! single `name`, a `comment`, and `includes`/`excludes` conditions on the host.
+//! Pure: Docker's (moby's) seccomp profile, `docker run --security-opt seccomp=FILE` (CRI-O
+//! reads it too; containerd has no `archMap`, so the kubelet file is written in the OCI form).
+//! moby's `Seccomp` extends the OCI `LinuxSeccomp` with `archMap`; its `Syscall` extends
+//! `LinuxSyscall` with the older single `name`, a `comment`, and `includes`/`excludes`
+//! conditions on the host.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};

@@ -475,6 +475,8 @@ pub fn merge<'a>(profiles: impl IntoIterator<Item = &'a Profile>) -> Profile {
 }
 
 #[cfg(test)]
+mod defaults_and_arches;
+#[cfg(test)]
 mod references;
 #[cfg(test)]
 mod tests;

@@ -13,7 +13,7 @@ fn parse(doc: &Value) -> Result<(Format, Profile), FormatError> {
     Ok((p.format, p.profile))
 }
 
-fn profile(names: &[&str], refused: &[&str]) -> Profile {
+pub(super) fn profile(names: &[&str], refused: &[&str]) -> Profile {
     Profile {
         allowed: names.iter().chain(refused).map(|s| s.to_string()).collect(),
         refused: refused.iter().map(|s| s.to_string()).collect(),
@@ -235,7 +235,7 @@ fn reads_an_oci_config_json() {
 }
 
 /// `rule` as the fourth rule of a Docker profile, an OCI object and an operator resource.
-fn with_rule(rule: Value) -> [(Value, &'static str); 3] {
+pub(super) fn with_rule(rule: Value) -> [(Value, &'static str); 3] {
     let mut rules = vec![json!({ "names": ["read"], "action": "SCMP_ACT_ALLOW" }); 3];
     rules.push(rule);
     let docker = json!({ "defaultAction": "SCMP_ACT_ERRNO", "archMap": [], "syscalls": rules });
@@ -491,101 +491,6 @@ fn kubernetes_writes_an_oci_copy_for_kubelet() {
     );
     assert!(is_yaml_path(Path::new("a/web.yaml")) && is_yaml_path(Path::new("web.YML")));
     assert!(!is_yaml_path(Path::new("web.json")) && !is_yaml_path(Path::new("yaml")));
-}
-
-#[test]
-fn a_default_action_that_allows_is_not_an_empty_allow_list() {
-    for (default, permissive, complain) in [
-        ("SCMP_ACT_ALLOW", true, false),
-        ("SCMP_ACT_LOG", false, true),
-        ("SCMP_ACT_TRACE", false, false),
-        ("SCMP_ACT_NOTIFY", false, false),
-        ("SCMP_ACT_ERRNO", false, false),
-    ] {
-        for (mut doc, prefix) in
-            with_rule(json!({ "names": ["ptrace"], "action": "SCMP_ACT_ERRNO" }))
-        {
-            let body = if prefix.is_empty() {
-                &mut doc
-            } else {
-                &mut doc["spec"]
-            };
-            body["defaultAction"] = json!(default);
-            let p = super::parse(&doc, Arch::X86_64).unwrap().profile;
-            assert_eq!(
-                (p.permissive, p.complain),
-                (permissive, complain),
-                "{default}"
-            );
-            assert_eq!(p.allows_unlisted(), permissive || complain, "{default}");
-        }
-    }
-    // The union with a permissive profile is permissive, and is written so.
-    let allow_all = Profile {
-        permissive: true,
-        ..Default::default()
-    };
-    let m = merge([&profile(&["read"], &[]), &allow_all]);
-    assert!(m.permissive && m.allows_unlisted());
-    for f in Format::ALL {
-        let doc = render(f, Arch::X86_64, "x", &m);
-        let body = if f == Format::Kubernetes {
-            &doc["spec"]
-        } else {
-            &doc
-        };
-        assert_eq!(body["defaultAction"], "SCMP_ACT_ALLOW", "{f}");
-    }
-}
-
-#[test]
-fn the_architectures_a_document_names_are_read() {
-    for f in Format::ALL {
-        for arch in [Arch::X86_64, Arch::Aarch64] {
-            let doc = render(f, arch, "x", &profile(&["read"], &[]));
-            assert_eq!(
-                super::parse(&doc, Arch::X86_64).unwrap().arches,
-                [arch],
-                "{f}"
-            );
-        }
-    }
-    let (doc, _) = with_rule(json!({ "names": ["read"], "action": "SCMP_ACT_ALLOW" }))
-        .into_iter()
-        .nth(1)
-        .unwrap();
-    assert_eq!(super::parse(&doc, Arch::X86_64).unwrap().arches, []);
-}
-
-#[test]
-fn a_profile_keeps_the_architecture_of_its_inputs() {
-    use Arch::*;
-    let arm: &[Arch] = &[Aarch64];
-    let x86: &[Arch] = &[X86_64];
-    let both: &[Arch] = &[X86_64, Aarch64];
-    let none: &[Arch] = &[];
-    assert_eq!(
-        common_arch([("a", arm), ("b", arm)], Some(X86_64)),
-        Ok(Aarch64)
-    );
-    assert_eq!(
-        common_arch([("a", none), ("b", arm)], Some(X86_64)),
-        Ok(Aarch64)
-    );
-    assert_eq!(common_arch([("a", none)], Some(X86_64)), Ok(X86_64));
-    assert_eq!(
-        common_arch([("a", both), ("b", arm)], Some(X86_64)),
-        Ok(Aarch64)
-    );
-    assert_eq!(common_arch([("a", both)], Some(Aarch64)), Ok(Aarch64));
-    assert_eq!(common_arch([("a", arm)], None), Ok(Aarch64));
-    assert_eq!(
-        common_arch([("a", x86), ("b.json", arm)], Some(X86_64))
-            .unwrap_err()
-            .to_string(),
-        "a is for x86_64 and b.json for aarch64: profiles of different architectures cannot be merged"
-    );
-    assert!(common_arch([("a", none)], None).is_err());
 }
 
 #[test]

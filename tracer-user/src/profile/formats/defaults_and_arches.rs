@@ -100,3 +100,18 @@ fn a_profile_keeps_the_architecture_of_its_inputs() {
     );
     assert!(common_arch([("a", none)], None).is_err());
 }
+
+#[test]
+fn explain_says_what_a_permissive_profile_is() {
+    let p = Profile {
+        permissive: true,
+        ..profile(&["read"], &[])
+    };
+    let e = crate::profiles::explain(&p, Arch::X86_64, "allow.json");
+    assert!(
+        e.contains("this profile allows every call not listed"),
+        "{e}"
+    );
+    let e = crate::profiles::explain(&profile(&["read"], &[]), Arch::X86_64, "x");
+    assert!(!e.contains("not listed"), "{e}");
+}

@@ -123,7 +123,7 @@ fn the_daemon_gets_only_the_capabilities_it_needs_and_no_api_rights() {
     assert_eq!(sc["capabilities"]["drop"], serde_json::json!(["ALL"]));
     assert_eq!(
         sc["capabilities"]["add"],
-        serde_json::json!(["BPF", "PERFMON", "SYS_RESOURCE"])
+        serde_json::json!(["BPF", "PERFMON"])
     );
     assert_eq!(sc["seccompProfile"]["type"], "RuntimeDefault");
 }
@@ -142,6 +142,7 @@ fn the_daemon_has_its_mounts_and_a_command_line_the_binary_takes() {
     for needed in [
         "/sys/fs/bpf",
         "/sys/kernel/btf",
+        "/sys/kernel/tracing",
         "/sys/fs/cgroup",
         "/run/containerd/containerd.sock",
         "/var/lib/seccomp-tracer",

@@ -9,7 +9,7 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 pub enum CannotTrace {
     #[error(
-        "seccomp-tracer needs root (or CAP_BPF, CAP_PERFMON and CAP_SYS_RESOURCE): run it with sudo"
+        "seccomp-tracer needs root (or CAP_BPF and CAP_PERFMON): run it with sudo"
     )]
     NotPrivileged,
     #[error(

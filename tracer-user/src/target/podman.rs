@@ -110,8 +110,11 @@ fn api(what: &str, e: impl std::fmt::Display) -> TargetError {
     TargetError::Engine(format!("podman {what}: {e}"))
 }
 
+/// A listed container: id, name, labels, running.
+type Row = (String, String, HashMap<String, String>, bool);
+
 /// `podman ps --format json`: id, name and labels of each container.
-fn parse_list(json: &[u8]) -> Result<Vec<(String, String, HashMap<String, String>, bool)>, String> {
+fn parse_list(json: &[u8]) -> Result<Vec<Row>, String> {
     let list: Vec<Listed> = serde_json::from_slice(json).map_err(|e| e.to_string())?;
     Ok(list
         .into_iter()

@@ -170,12 +170,26 @@ pub fn exit_program(arch: Arch) -> Option<Vec<u8>> {
     Some(e)
 }
 
+/// The cache: one entry per engine, runtime and kernel seen on this host (Docker and Podman
+/// on one host do not evict each other's), newest last.
+#[derive(Default, Serialize, Deserialize)]
+struct Cache {
+    entries: Vec<CacheEntry>,
+}
+
+/// Entries kept: more engines and runtimes than a host has.
+const CACHE_ENTRIES: usize = 16;
+
+fn read_cache() -> Cache {
+    std::fs::read_to_string(CACHE_FILE)
+        .ok()
+        .and_then(|text| serde_json::from_str(&text).ok())
+        .unwrap_or_default()
+}
+
 fn load_cache(key: &str, arch: Arch) -> Option<Learned> {
-    let text = std::fs::read_to_string(CACHE_FILE).ok()?;
-    let entry: CacheEntry = serde_json::from_str(&text).ok()?;
-    if entry.key != key {
-        return None;
-    }
+    let cache = read_cache();
+    let entry = cache.entries.into_iter().find(|e| e.key == key)?;
     let mut l = Learned::default();
     for name in &entry.syscalls {
         l.native.allowed.insert(arch.number(name)?);
@@ -198,8 +212,13 @@ fn store_cache(key: &str, arch: Arch, learned: &Learned) {
         syscalls: names.into_iter().map(String::from).collect(),
         args: learned.args.allowed_values(),
     };
+    let mut cache = read_cache();
+    cache.entries.retain(|e| e.key != entry.key);
+    cache.entries.push(entry);
+    let excess = cache.entries.len().saturating_sub(CACHE_ENTRIES);
+    cache.entries.drain(..excess);
     let path = Path::new(CACHE_FILE);
-    if let (Some(dir), Ok(json)) = (path.parent(), serde_json::to_vec_pretty(&entry)) {
+    if let (Some(dir), Ok(json)) = (path.parent(), serde_json::to_vec_pretty(&cache)) {
         // A cache that cannot be written only costs a second throwaway container next time.
         let _ = std::fs::create_dir_all(dir);
         let _ = crate::output::write_atomic(path, &json);

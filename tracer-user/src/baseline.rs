@@ -15,8 +15,8 @@ use crate::{
     profile::{args::arg_call_of, Learned},
     syscalls::Arch,
     target::{
-        cgroup::container_path,
-        docker::{DaemonInfo, DockerClient},
+        docker::DaemonInfo,
+        engine::{EngineClient, Layout},
         TargetError,
     },
 };
@@ -71,22 +71,47 @@ pub const GO_RUNTIME_CALLS: &[&str] = &[
     "tgkill",
 ];
 
-/// Whether containers of this default runtime start through a Go program (runc; an unknown
-/// runtime is assumed to, which only costs a few allowed calls).
-fn runtime_is_go(default_runtime: &str) -> bool {
-    !["crun", "youki"]
-        .iter()
-        .any(|c| default_runtime.contains(c))
+/// What crun (a C program, Podman's default runtime) may call between installing the filter
+/// and execve: it waits for its parent's go-ahead (pselect6, read), sets the user, groups and
+/// capabilities (setresuid, setresgid, capset, prctl) and resets signal dispositions and the
+/// mask (rt_sigaction, rt_sigprocmask). One throwaway container does not show them all; a
+/// profile without pselect6 and rt_sigaction fails with `crun: read from the init process`.
+pub const CRUN_CALLS: &[&str] = &[
+    "capset",
+    "pselect6",
+    "prctl",
+    "read",
+    "rt_sigaction",
+    "rt_sigprocmask",
+    "setresgid",
+    "setresuid",
+];
+
+/// The calls a runtime may make after installing the filter that one throwaway container
+/// does not always show: crun's, or the Go runtime's for runc and any runtime not known (which
+/// only costs a few allowed calls).
+fn runtime_calls(default_runtime: &str) -> &'static [&'static str] {
+    if default_runtime.contains("crun") {
+        CRUN_CALLS
+    } else if default_runtime.contains("youki") {
+        &[]
+    } else {
+        GO_RUNTIME_CALLS
+    }
 }
 
-/// Adds [`GO_RUNTIME_CALLS`] to `l` (clone only without namespace flags, as Go creates threads).
-pub fn add_go_runtime(l: &mut Learned, arch: Arch) {
-    for name in GO_RUNTIME_CALLS {
+/// Adds the calls of [`runtime_calls`] to `l` (clone only without namespace flags, as Go
+/// creates threads).
+pub fn add_runtime_calls(l: &mut Learned, arch: Arch, default_runtime: &str) {
+    let calls = runtime_calls(default_runtime);
+    for name in calls {
         if let Some(nr) = arch.number(name) {
             l.native.allowed.insert(nr);
         }
     }
-    l.args.add(arg_call::CLONE, arg_phase::ALLOWED, 0);
+    if calls.contains(&"clone") {
+        l.args.add(arg_call::CLONE, arg_phase::ALLOWED, 0);
+    }
 }
 
 /// Bumped when the cache's meaning changes, so an old cache is learned again.
@@ -145,12 +170,26 @@ pub fn exit_program(arch: Arch) -> Option<Vec<u8>> {
     Some(e)
 }
 
+/// The cache: one entry per engine, runtime and kernel seen on this host (Docker and Podman
+/// on one host do not evict each other's), newest last.
+#[derive(Default, Serialize, Deserialize)]
+struct Cache {
+    entries: Vec<CacheEntry>,
+}
+
+/// Entries kept: more engines and runtimes than a host has.
+const CACHE_ENTRIES: usize = 16;
+
+fn read_cache() -> Cache {
+    std::fs::read_to_string(CACHE_FILE)
+        .ok()
+        .and_then(|text| serde_json::from_str(&text).ok())
+        .unwrap_or_default()
+}
+
 fn load_cache(key: &str, arch: Arch) -> Option<Learned> {
-    let text = std::fs::read_to_string(CACHE_FILE).ok()?;
-    let entry: CacheEntry = serde_json::from_str(&text).ok()?;
-    if entry.key != key {
-        return None;
-    }
+    let cache = read_cache();
+    let entry = cache.entries.into_iter().find(|e| e.key == key)?;
     let mut l = Learned::default();
     for name in &entry.syscalls {
         l.native.allowed.insert(arch.number(name)?);
@@ -173,8 +212,13 @@ fn store_cache(key: &str, arch: Arch, learned: &Learned) {
         syscalls: names.into_iter().map(String::from).collect(),
         args: learned.args.allowed_values(),
     };
+    let mut cache = read_cache();
+    cache.entries.retain(|e| e.key != entry.key);
+    cache.entries.push(entry);
+    let excess = cache.entries.len().saturating_sub(CACHE_ENTRIES);
+    cache.entries.drain(..excess);
     let path = Path::new(CACHE_FILE);
-    if let (Some(dir), Ok(json)) = (path.parent(), serde_json::to_vec_pretty(&entry)) {
+    if let (Some(dir), Ok(json)) = (path.parent(), serde_json::to_vec_pretty(&cache)) {
         // A cache that cannot be written only costs a second throwaway container next time.
         let _ = std::fs::create_dir_all(dir);
         let _ = crate::output::write_atomic(path, &json);
@@ -191,19 +235,17 @@ pub enum Source {
 /// The runtime's post-filter calls: from the cache, or learned now with a throwaway container.
 /// `sibling` is a (container id, cgroup path) pair of this daemon, to derive the cgroup path.
 pub async fn runtime_baseline(
-    docker: &DockerClient,
+    docker: &EngineClient,
     info: &DaemonInfo,
+    layout: Layout,
     tracer: &mut dyn Kernel,
     events: &mut EventReader,
     sibling: Option<(&str, &str)>,
     arch: Arch,
 ) -> Result<(Learned, Source), BaselineError> {
     let key = format!("v{CACHE_VERSION} {} arch {arch:?}", info.runtime_key);
-    let go = runtime_is_go(&info.default_runtime);
     if let Some(mut learned) = load_cache(&key, arch) {
-        if go {
-            add_go_runtime(&mut learned, arch);
-        }
+        add_runtime_calls(&mut learned, arch, &info.default_runtime);
         return Ok((learned, Source::Cache));
     }
     let program = exit_program(arch).ok_or(BaselineError::Arch)?;
@@ -212,26 +254,24 @@ pub async fn runtime_baseline(
     docker.remove_exited(LABEL).await?;
     let name = format!("seccomp-tracer-probe-{}", std::process::id());
     let id = docker.create(&name, IMAGE, &["/exit"], LABEL).await?;
-    let result = observe(docker, info, tracer, events, sibling, &id).await;
+    let result = observe(docker, layout, tracer, events, sibling, &id).await;
     docker.remove(&id).await?;
     let mut learned = result?;
     store_cache(&key, arch, &learned);
-    if go {
-        add_go_runtime(&mut learned, arch);
-    }
+    add_runtime_calls(&mut learned, arch, &info.default_runtime);
     Ok((learned, Source::Learned))
 }
 
 async fn observe(
-    docker: &DockerClient,
-    info: &DaemonInfo,
+    docker: &EngineClient,
+    layout: Layout,
     tracer: &mut dyn Kernel,
     events: &mut EventReader,
     sibling: Option<(&str, &str)>,
     id: &str,
 ) -> Result<Learned, BaselineError> {
-    let mut paths = vec![container_path(id, sibling, &info.cgroup_driver)];
-    let fallback = container_path(id, None, &info.cgroup_driver);
+    let mut paths = vec![layout.container_path(id, sibling)];
+    let fallback = layout.container_path(id, None);
     if !paths.contains(&fallback) {
         paths.push(fallback);
     }
@@ -299,16 +339,24 @@ mod tests {
     #[test]
     fn go_runtime_calls_exist_and_clone_stays_narrow() {
         for arch in [Arch::X86_64, Arch::Aarch64] {
-            for name in GO_RUNTIME_CALLS {
+            for name in GO_RUNTIME_CALLS.iter().chain(CRUN_CALLS) {
                 assert!(arch.number(name).is_some(), "{name} on {arch:?}");
             }
         }
         let mut l = Learned::default();
-        add_go_runtime(&mut l, Arch::X86_64);
+        add_runtime_calls(&mut l, Arch::X86_64, "runc");
         assert_eq!(
             l.args.get(arg_call::CLONE, arg_phase::ALLOWED),
             Some(&crate::profile::args::Seen::Values([0].into()))
         );
-        assert!(runtime_is_go("runc") && runtime_is_go("") && !runtime_is_go("crun"));
+        assert_eq!(runtime_calls("runc"), GO_RUNTIME_CALLS);
+        assert_eq!(runtime_calls(""), GO_RUNTIME_CALLS);
+        assert_eq!(runtime_calls("crun"), CRUN_CALLS);
+        let mut crun = Learned::default();
+        add_runtime_calls(&mut crun, Arch::X86_64, "crun");
+        let (names, _) = crun.native.allowed.names(Arch::X86_64);
+        assert!(names.contains("pselect6") && names.contains("rt_sigaction"));
+        assert!(!names.contains("futex"), "crun is not a Go program");
+        assert_eq!(crun.args.get(arg_call::CLONE, arg_phase::ALLOWED), None);
     }
 }

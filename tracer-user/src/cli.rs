@@ -8,7 +8,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::{
     profile::formats::Format,
     record::{Config, Mode, Output, ProfileOptions},
-    target::{self, TargetSpec},
+    target::{self, engine::EngineKind, TargetSpec},
 };
 
 #[derive(Debug, Parser)]
@@ -62,6 +62,9 @@ pub enum Command {
         /// host a second tracepoint (see BENCHMARKS.md).
         #[arg(long)]
         no_refusals: bool,
+        /// The engine whose containers it records; default: Docker if it answers, else Podman.
+        #[arg(long, value_enum, value_name = "ENGINE")]
+        engine: Option<EngineKind>,
     },
     /// Start recording containers in the daemon: names or ids (ones not created yet: from
     /// their creation), or name patterns (`'web-*'`) and labels, which also take in matching
@@ -72,6 +75,9 @@ pub enum Command {
         /// Containers carrying this label (`key=value` or `key`; repeatable: all must match).
         #[arg(long = "label", value_name = "KEY[=VALUE]")]
         labels: Vec<String>,
+        /// The engine the containers are in: must be the daemon's (refused otherwise).
+        #[arg(long, value_enum, value_name = "ENGINE")]
+        engine: Option<EngineKind>,
         #[command(flatten)]
         socket: SocketArg,
     },
@@ -136,17 +142,21 @@ pub struct TargetArgs {
     /// Trace the cgroup that PID belongs to (repeatable).
     #[arg(long = "pid", value_name = "PID")]
     pub pids: Vec<u32>,
+    /// The engine that runs the containers; default: whichever has them (Docker first).
+    #[arg(long, value_enum, value_name = "ENGINE")]
+    pub engine: Option<EngineKind>,
 }
 
 impl TargetArgs {
-    fn specs(self) -> Vec<TargetSpec> {
+    fn specs(&self) -> Vec<TargetSpec> {
         let mut targets: Vec<TargetSpec> = self
             .containers
-            .into_iter()
+            .iter()
+            .cloned()
             .map(TargetSpec::Container)
             .collect();
-        targets.extend(self.cgroups.into_iter().map(TargetSpec::Cgroup));
-        targets.extend(self.pids.into_iter().map(TargetSpec::Pid));
+        targets.extend(self.cgroups.iter().cloned().map(TargetSpec::Cgroup));
+        targets.extend(self.pids.iter().copied().map(TargetSpec::Pid));
         targets
     }
 }
@@ -213,6 +223,7 @@ impl CheckArgs {
     pub fn into_config(self) -> Config {
         let mut cfg = Config::new(Mode::Check);
         cfg.targets = self.targets.specs();
+        cfg.engine = self.targets.engine;
         cfg.duration = self.duration.map(Duration::from_secs);
         cfg
     }
@@ -263,6 +274,7 @@ impl RecordArgs {
     pub fn into_config(self) -> Config {
         let mut cfg = Config::new(Mode::Record);
         cfg.targets = self.targets.specs();
+        cfg.engine = self.targets.engine;
         cfg.output = self.output.map_or(Output::Default, Output::Path);
         cfg.duration = self.duration.map(Duration::from_secs);
         cfg.include_refused = !self.exclude_refused;

@@ -26,12 +26,14 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             socket,
             checkpoint,
             no_refusals,
-        } => daemon::serve(state_dir, socket.path, checkpoint, no_refusals).await,
+            engine,
+        } => daemon::serve(state_dir, socket.path, checkpoint, no_refusals, engine).await,
         Command::Add {
             containers,
             labels,
+            engine,
             socket,
-        } => daemon::add(&socket.path, containers, labels).await,
+        } => daemon::add(&socket.path, containers, labels, engine).await,
         Command::Remove { containers, socket } => daemon::remove(&socket.path, containers).await,
         Command::Status {
             json,

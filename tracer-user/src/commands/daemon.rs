@@ -20,6 +20,7 @@ use crate::{
         display,
         sink::{self, Rendered},
     },
+    target::engine::EngineKind,
 };
 
 /// `daemon`: records until SIGTERM.
@@ -28,6 +29,7 @@ pub async fn serve(
     socket: PathBuf,
     checkpoint: u64,
     no_refusals: bool,
+    engine: Option<EngineKind>,
 ) -> anyhow::Result<ExitCode> {
     privileges::check()?;
     daemon::serve(daemon::DaemonConfig {
@@ -35,6 +37,7 @@ pub async fn serve(
         socket,
         checkpoint: Duration::from_secs(checkpoint),
         refusals: !no_refusals,
+        engine,
     })
     .await?;
     Ok(ExitCode::SUCCESS)
@@ -51,8 +54,14 @@ pub async fn add(
     socket: &Path,
     containers: Vec<String>,
     labels: Vec<String>,
+    engine: Option<EngineKind>,
 ) -> anyhow::Result<ExitCode> {
-    print_ok(request(socket, &Request::Add { containers, labels }).await?);
+    let req = Request::Add {
+        containers,
+        labels,
+        engine,
+    };
+    print_ok(request(socket, &req).await?);
     Ok(ExitCode::SUCCESS)
 }
 

@@ -59,6 +59,8 @@ pub struct DaemonConfig {
     pub socket: PathBuf,
     pub checkpoint: Duration,
     pub refusals: bool,
+    /// The engine whose containers it records; `None`: Docker if it answers, else Podman.
+    pub engine: Option<crate::target::engine::EngineKind>,
 }
 
 /// Mounts bpffs at /sys/fs/bpf unless it is there.
@@ -140,6 +142,7 @@ pub async fn serve(dc: DaemonConfig) -> Result<(), DaemonError> {
     });
     cfg.checkpoint = dc.checkpoint;
     cfg.refusals = dc.refusals;
+    cfg.engine = dc.engine;
     let mut resumed = false;
     let (mut session, events) = Session::start(cfg, |layout| {
         let t = load_pinned(layout, &pins, dc.refusals, saved.is_some())?;

@@ -17,6 +17,9 @@ pub enum Request {
         containers: Vec<String>,
         #[serde(default)]
         labels: Vec<String>,
+        /// The engine the client means; `None`: the daemon's.
+        #[serde(default)]
+        engine: Option<crate::target::engine::EngineKind>,
     },
     Remove {
         containers: Vec<String>,

@@ -68,7 +68,11 @@ impl Control {
         let mut result = match req {
             // Attached before anything is watched, so that a container created from now on is
             // traced from its first syscall.
-            Request::Add { containers, labels } => match sync_hooks(session, true) {
+            Request::Add {
+                containers,
+                labels,
+                engine,
+            } => match same_engine(session, engine).and_then(|()| sync_hooks(session, true)) {
                 Ok(()) => self.add(session, &containers, &labels).await,
                 Err(e) => Err(e),
             },
@@ -228,4 +232,25 @@ fn export(session: &Session, name: &str, format: Format) -> Result<Response, Rec
             t.restarts()
         ),
     })
+}
+
+/// `add --engine E` asks for containers of E: refused unless the daemon records E's.
+fn same_engine(
+    session: &Session,
+    wanted: Option<crate::target::engine::EngineKind>,
+) -> Result<(), RecordError> {
+    let Some(wanted) = wanted else {
+        return Ok(());
+    };
+    match session.engine().map(|e| e.client.kind()) {
+        Some(kind) if kind == wanted => Ok(()),
+        Some(kind) => Err(RecordError::Refused(format!(
+            "this daemon records {} containers, not {}'s (start one with `daemon --engine {}` \
+             and its own --socket and --state-dir)",
+            kind.name(),
+            wanted.name(),
+            format!("{wanted:?}").to_lowercase()
+        ))),
+        None => Err(RecordError::Refused("this daemon has no engine".into())),
+    }
 }

@@ -3,7 +3,10 @@
 
 use std::{path::PathBuf, time::Duration};
 
-use crate::{profile::formats::Format, target::TargetSpec};
+use crate::{
+    profile::formats::Format,
+    target::{engine::EngineKind, TargetSpec},
+};
 
 /// What a session is for; matched wherever behaviour differs.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -94,6 +97,8 @@ pub struct Config {
     pub label: Option<String>,
     /// Detect calls the current filter refuses (one more tracepoint on every syscall).
     pub refusals: bool,
+    /// The engine that names the containers; `None`: whichever has them (Docker first).
+    pub engine: Option<EngineKind>,
 }
 
 /// How often a session saves what it learned, unless told otherwise.
@@ -120,6 +125,7 @@ impl Config {
             profile: ProfileOptions::default(),
             label: None,
             refusals: true,
+            engine: None,
         }
     }
 

@@ -82,21 +82,6 @@ pub fn is_empty(root: &Path, path: &str) -> bool {
         .unwrap_or(false)
 }
 
-/// Where Docker puts container `id`'s cgroup, given another container's path (same daemon,
-/// so same layout) or, without one, the daemon's cgroup driver and parent.
-pub fn container_path(id: &str, sibling: Option<(&str, &str)>, driver: &str) -> String {
-    if let Some((sibling_id, sibling_path)) = sibling {
-        if sibling_path.contains(sibling_id) {
-            return sibling_path.replace(sibling_id, id);
-        }
-    }
-    if driver == "systemd" {
-        format!("/system.slice/docker-{id}.scope")
-    } else {
-        format!("/docker/{id}")
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -143,27 +128,6 @@ mod tests {
             relative_path(root, "system.slice/x.service"),
             "/system.slice/x.service"
         );
-    }
-
-    #[test]
-    fn container_paths_follow_the_daemons_layout() {
-        assert_eq!(
-            container_path("new", Some(("old", "/docker/old")), "cgroupfs"),
-            "/docker/new"
-        );
-        assert_eq!(
-            container_path(
-                "new",
-                Some(("old", "/system.slice/docker-old.scope")),
-                "cgroupfs"
-            ),
-            "/system.slice/docker-new.scope"
-        );
-        assert_eq!(
-            container_path("n", None, "systemd"),
-            "/system.slice/docker-n.scope"
-        );
-        assert_eq!(container_path("n", None, "cgroupfs"), "/docker/n");
     }
 
     #[test]

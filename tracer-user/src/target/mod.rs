@@ -2,6 +2,8 @@
 
 pub mod cgroup;
 pub mod docker;
+pub mod engine;
+pub mod podman;
 pub mod selector;
 
 use std::path::PathBuf;
@@ -14,6 +16,12 @@ pub enum TargetError {
     DockerUnreachable(String),
     #[error("Docker API: {0}")]
     Docker(String),
+    #[error("{0} is not reachable; is it installed and running?")]
+    EngineUnreachable(String),
+    #[error("{0}")]
+    Engine(String),
+    #[error("container `{name}` is in {engines}: choose one with --engine")]
+    Ambiguous { name: String, engines: String },
     #[error("container `{name}` not found; {}", running_list(.running))]
     NoContainer { name: String, running: Vec<String> },
     #[error("container `{0}` is not running (use --wait to record it from its next start)")]

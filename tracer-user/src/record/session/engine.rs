@@ -13,14 +13,14 @@ impl Session {
         name: &str,
         labels: &std::collections::HashMap<String, String>,
     ) -> Result<(), RecordError> {
-        let Some(driver) = self.engine.as_ref().map(|e| e.info.cgroup_driver.clone()) else {
+        let Some(layout) = self.engine.as_ref().map(|e| e.layout) else {
             return Ok(());
         };
         self.targets.select(name, labels);
         let r = self.targets.on_created(
             id,
             name,
-            &driver,
+            layout,
             self.kernel.as_mut(),
             self.cgroups.as_ref(),
         );
@@ -40,7 +40,10 @@ impl Session {
         let containers = match e.client.list_all().await {
             Ok(c) => c,
             Err(err) => {
-                display::warn(&format!("asking Docker whose new cgroups are: {err}"));
+                display::warn(&format!(
+                    "asking {} whose new cgroups are: {err}",
+                    e.client.kind().name()
+                ));
                 return Ok(());
             }
         };
@@ -62,7 +65,10 @@ impl Session {
         let containers = match e.client.list_all().await {
             Ok(c) => c,
             Err(err) => {
-                display::warn(&format!("listing Docker's containers: {err}"));
+                display::warn(&format!(
+                    "listing {}'s containers: {err}",
+                    e.client.kind().name()
+                ));
                 return;
             }
         };

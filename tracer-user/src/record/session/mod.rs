@@ -31,7 +31,8 @@ use crate::{
     profile::{compose, ComposeOptions, Composition, Learned},
     syscalls::Arch,
     target::{
-        docker::{DaemonInfo, DockerClient},
+        docker::DaemonInfo,
+        engine::{EngineClient, Layout},
         TargetSpec,
     },
 };
@@ -53,8 +54,9 @@ pub trait Driver {
 /// The engine whose containers are targets.
 #[derive(Clone)]
 pub struct Engine {
-    pub client: DockerClient,
+    pub client: EngineClient,
     pub info: DaemonInfo,
+    pub layout: Layout,
 }
 
 /// A recording session: its config, the kernel and cgroupfs behind the seam, the engine and
@@ -111,15 +113,32 @@ impl Session {
                 .iter()
                 .any(|t| matches!(t, TargetSpec::Container(_)));
         let engine = if wants_engine {
-            let client = DockerClient::connect().await?;
-            let info = client.daemon_info().await?;
-            Some(Engine { client, info })
+            let client = match cfg.engine {
+                Some(kind) => EngineClient::connect(kind).await?,
+                None => {
+                    let names: Vec<&str> = cfg
+                        .targets
+                        .iter()
+                        .filter_map(|t| match t {
+                            TargetSpec::Container(n) => Some(n.as_str()),
+                            _ => None,
+                        })
+                        .collect();
+                    EngineClient::detect(&names).await?
+                }
+            };
+            let (info, layout) = client.daemon_info().await?;
+            Some(Engine {
+                client,
+                info,
+                layout,
+            })
         } else {
             None
         };
         let mut resolved = Vec::new();
         for spec in &cfg.targets {
-            let docker = engine.as_ref().map(|e| (&e.client, &e.info));
+            let docker = engine.as_ref().map(|e| (&e.client, e.layout));
             let label = cfg.label.as_deref();
             resolved.push(resolve(spec, label, cfg.wait, &cgroups, docker).await?);
         }
@@ -215,6 +234,7 @@ impl Session {
         let (set, source) = baseline::runtime_baseline(
             &e.client,
             &e.info,
+            e.layout,
             self.kernel.as_mut(),
             events,
             sib,
@@ -230,7 +250,7 @@ impl Session {
     /// tracing the instances running now.
     fn attach(&mut self) -> Result<(), RecordError> {
         if let Some(e) = &self.engine {
-            if let Some(parent) = self.targets.container_parent(&e.info.cgroup_driver) {
+            if let Some(parent) = self.targets.container_parent(e.layout) {
                 if !self.kernel.watch_parent(&parent)? {
                     display::warn(&format!(
                         "too many cgroup parents to watch; {parent} is not"
@@ -262,7 +282,7 @@ impl Session {
 
     /// Adds a target (the daemon's `add`): resolved now, traced from now (or its creation).
     pub async fn add_target(&mut self, spec: TargetSpec) -> Result<usize, RecordError> {
-        let docker = self.engine.as_ref().map(|e| (&e.client, &e.info));
+        let docker = self.engine.as_ref().map(|e| (&e.client, e.layout));
         let t = resolve(&spec, None, self.cfg.wait, self.cgroups.as_ref(), docker).await?;
         let i = self.targets.push(t);
         self.targets
@@ -278,7 +298,7 @@ impl Session {
         let current = match (&self.engine, saved.active) {
             (Some(e), true) => {
                 let spec = TargetSpec::Container(saved.name.clone());
-                let docker = Some((&e.client, &e.info));
+                let docker = Some((&e.client, e.layout));
                 match resolve(&spec, None, true, self.cgroups.as_ref(), docker).await {
                     Ok(t) => Some(t),
                     // Kept anyway (target indexes are watch tags): what it learned stays.

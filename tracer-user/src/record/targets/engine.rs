@@ -7,7 +7,7 @@ use super::{Target, Targets};
 use crate::{
     kernel::{Cgroups, Kernel},
     record::RecordError,
-    target::{cgroup, TargetSpec},
+    target::{cgroup, engine::Layout, TargetSpec},
 };
 
 impl Targets {
@@ -36,7 +36,7 @@ impl Targets {
         &mut self,
         id: &str,
         name: &str,
-        driver: &str,
+        layout: Layout,
         k: &mut dyn Kernel,
         cg: &dyn Cgroups,
     ) -> Result<(), RecordError> {
@@ -49,7 +49,7 @@ impl Targets {
             if !t.active || !matches || t.container_id.as_deref() == Some(id) {
                 continue;
             }
-            let path = self.container_path(id, driver);
+            let path = self.container_path(id, layout);
             // The old container's path is not watched any more: it is gone.
             if let Some(old) = self.list[i].path.clone().filter(|p| *p != path) {
                 // Not worth stopping for: a stale watch only costs a map entry.

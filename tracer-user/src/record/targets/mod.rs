@@ -27,7 +27,7 @@ use crate::{
     kernel::{Cgroups, Kernel},
     profile::{Learned, SyscallSet},
     syscalls::Arch,
-    target::{cgroup, selector::Selector, TargetSpec},
+    target::{cgroup, engine::Layout, selector::Selector, TargetSpec},
 };
 pub use resolve::resolve;
 pub use saved::{epoch_secs, Snapshot};
@@ -282,16 +282,16 @@ impl Targets {
         })
     }
 
-    /// Where the engine puts container `id`'s cgroup, with cgroup driver `driver`.
-    pub fn container_path(&self, id: &str, driver: &str) -> String {
+    /// Where the engine puts container `id`'s cgroup, with cgroup layout `layout`.
+    pub fn container_path(&self, id: &str, layout: Layout) -> String {
         let sibling = self.sibling();
         let sib = sibling.as_ref().map(|(a, b)| (a.as_str(), b.as_str()));
-        cgroup::container_path(id, sib, driver)
+        layout.container_path(id, sib)
     }
 
     /// Where the engine puts container cgroups (e.g. `/docker`).
-    pub fn container_parent(&self, driver: &str) -> Option<String> {
-        let probe = self.container_path("0", driver);
+    pub fn container_parent(&self, layout: Layout) -> Option<String> {
+        let probe = self.container_path("0", layout);
         let (parent, _) = probe.rsplit_once('/')?;
         (!parent.is_empty()).then(|| parent.to_string())
     }

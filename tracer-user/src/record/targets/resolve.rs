@@ -6,8 +6,7 @@ use crate::{
     kernel::Cgroups,
     record::RecordError,
     target::{
-        cgroup,
-        docker::{DaemonInfo, DockerClient},
+        engine::{EngineClient, Layout},
         TargetError, TargetSpec,
     },
 };
@@ -19,7 +18,7 @@ pub async fn resolve(
     label: Option<&str>,
     wait: bool,
     cg: &dyn Cgroups,
-    docker: Option<(&DockerClient, &DaemonInfo)>,
+    engine: Option<(&EngineClient, Layout)>,
 ) -> Result<Target, RecordError> {
     let t = Target::new(
         spec.clone(),
@@ -27,14 +26,14 @@ pub async fn resolve(
     );
     match spec {
         TargetSpec::Container(name) => {
-            let Some((client, info)) = docker else {
-                return Err(TargetError::DockerUnreachable("no client".into()).into());
+            let Some((client, layout)) = engine else {
+                return Err(TargetError::EngineUnreachable("no engine".into()).into());
             };
             match client.find(name).await? {
                 Some(c) => {
                     let path = match c.pid {
                         Some(pid) => cg.pid_path(pid)?,
-                        None if wait => cgroup::container_path(&c.id, None, &info.cgroup_driver),
+                        None if wait => layout.container_path(&c.id, None),
                         None => return Err(TargetError::NotRunning(c.name).into()),
                     };
                     Ok(t.with_container(c.name, c.id, path, c.pid.is_some()))

@@ -60,6 +60,8 @@ pub fn diff(a: &Path, b: &Path) -> anyhow::Result<ExitCode> {
 pub fn explain(profile: &Path) -> anyhow::Result<ExitCode> {
     let arch = host_arch()?;
     let (_, p) = profiles::load(profile)?;
-    display::print(&profiles::explain(&p, arch, &profile.display().to_string()));
+    let why = profiles::load_why(profile);
+    let name = profile.display().to_string();
+    display::print(&profiles::explain_with(&p, arch, &name, why.as_ref()));
     Ok(ExitCode::SUCCESS)
 }

@@ -5,8 +5,9 @@ use std::path::PathBuf;
 
 use super::Session;
 use crate::{
-    profile::{formats::Profile, Composition, Learned},
+    profile::{formats::Profile, why::WhyFile, Composition, Learned},
     record::{
+        display,
         sink::{self, Rendered},
         RecordError,
     },
@@ -50,11 +51,25 @@ impl Session {
         let p = self.cfg.profile;
         let (learned, c, r) = self.render(i, p.format, p.complain)?;
         let t = self.targets.get(i);
-        let written = if finally {
+        let mut written = if finally {
             sink::write_finally(t.output(), t.label(), &r)?
         } else {
             sink::write(t.output(), &r)?
         };
+        // Best-effort, like what it holds: the profile stands without it. Said once, at the end.
+        if let Some(profile) = written.first().cloned() {
+            match sink::write_why(&profile, &self.why_file(i)) {
+                Ok(Some(why)) => written.push(why),
+                Ok(None) => {}
+                Err(e) if finally => display::warn(&e.to_string()),
+                Err(_) => {}
+            }
+        }
         Ok(((learned, c), written))
+    }
+
+    /// Target `i`'s first sightings by name: its `<stem>.why.json`.
+    pub fn why_file(&self, i: usize) -> WhyFile {
+        WhyFile::new(self.arch, self.targets.get(i).why())
     }
 }

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::{Target, Targets};
 use crate::{
     kernel::{Cgroups, Kernel},
-    profile::Learned,
+    profile::{why::Why, Learned},
     record::RecordError,
     target::{cgroup, TargetSpec},
 };
@@ -33,6 +33,9 @@ pub struct Snapshot {
     /// Taken in by a selector.
     #[serde(default)]
     pub selected: bool,
+    /// Which program made each call first (absent from state saved before it was kept).
+    #[serde(default)]
+    pub why: Why,
 }
 
 /// Seconds since the Unix epoch.
@@ -64,6 +67,7 @@ impl Targets {
                         .map(|(n, at)| (n.clone(), epoch_secs(*at))),
                     events: t.events,
                     selected: t.selected,
+                    why: t.why.clone(),
                 })
             })
             .collect()
@@ -87,6 +91,7 @@ impl Targets {
         t.known_ids = saved.known_ids;
         t.events = saved.events;
         t.selected = saved.selected;
+        t.why.merge(&saved.why);
         t.last_new = saved
             .last_new
             .map(|(n, at)| (n, SystemTime::UNIX_EPOCH + Duration::from_secs(at)));

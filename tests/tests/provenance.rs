@@ -98,6 +98,11 @@ fn provenance_survives_a_daemon_kill_9_and_restart_and_is_exported() {
     // Two checkpoints (every 2 s), then no goodbye: what the last one saved is all there is.
     sleep(Duration::from_secs(5));
     d.kill9();
+    let state = std::fs::read_to_string(d.state.join("state.json")).expect("state file");
+    assert!(
+        state.contains(r#""program":"numa-probe""#),
+        "the checkpoint did not keep it:\n{state}"
+    );
     d.restart();
     assert!(d.text().contains("resumed recording"), "{}", d.text());
 

@@ -10,6 +10,7 @@ use std::{
 
 use e2e::{
     busybox, cleanup, docker, nr, preflight, target_status, tracer, workdir, Daemon, Recording,
+    PROBE,
 };
 
 /// A copy of the probe under a name of its own makes mbind, which Docker's default profile
@@ -70,6 +71,40 @@ fn the_summary_the_why_file_and_explain_name_the_program_that_made_a_call_first(
         .find(|l| l.trim_start().starts_with("mbind:"))
         .unwrap_or_else(|| panic!("mbind not explained:\n{text}"));
     assert!(line.contains("; first by numa-probe at 20"), "{text}");
+}
+
+/// `run` traces a program with no seccomp filter: its calls are first sightings all the same.
+#[test]
+fn run_names_the_program_that_made_a_call_first() {
+    preflight();
+    let dir = workdir("why-run");
+    let prog = dir.join("numa-probe");
+    std::fs::copy(PROBE, &prog).expect("copy the probe");
+    let profile = dir.join("numa.json");
+    let out = tracer(
+        &[
+            "run",
+            "-o",
+            profile.to_str().unwrap(),
+            "--",
+            prog.to_str().unwrap(),
+            "direct",
+            &nr("mbind").to_string(),
+        ],
+        &[],
+    );
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("mbind: first by numa-probe at "), "{text}");
+    let why: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("numa.why.json")).expect("why"))
+            .expect("JSON");
+    assert_eq!(why["calls"]["mbind"]["program"], "numa-probe", "{why}");
+    assert_eq!(why["calls"]["mbind"]["refused"], false, "{why}");
 }
 
 #[test]

@@ -157,6 +157,10 @@ pub mod event_kind {
     /// Like SEEN and REFUSED, for a call of the 32-bit compat ABI (i386 numbering).
     pub const SEEN_COMPAT: u32 = 3;
     pub const REFUSED_COMPAT: u32 = 4;
+    /// A task without a seccomp filter yet (the runtime setting the container up, or a target
+    /// that runs unconfined) made `value` for the first time in this cgroup: provenance only.
+    pub const SETUP: u32 = 5;
+    pub const SETUP_COMPAT: u32 = 6;
 }
 
 /// Values of the `WATCH` map with a meaning of their own (others are target indexes).

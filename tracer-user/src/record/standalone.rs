@@ -85,7 +85,7 @@ pub fn summary(session: &Session) -> Result<Summary, RecordError> {
         }
         if session.config().mode == Mode::Check {
             let refused = display::refused_names(session.arch(), &session.learned(i)?);
-            let why = session.why_file(i);
+            let why = session.why_file(i, None);
             s.text
                 .push_str(&report::check_summary(t.label(), &refused, Some(&why)));
             s.refusals += refused.len();
@@ -96,7 +96,7 @@ pub fn summary(session: &Session) -> Result<Summary, RecordError> {
         let output = written.first().cloned().unwrap_or_default();
         s.written.extend(written);
         let refused = display::refused_names(session.arch(), &learned);
-        let why = session.why_file(i);
+        let why = session.why_file(i, Some(&c));
         s.text.push_str(&report::target_summary(&TargetReport {
             label: t.label(),
             composition: &c,

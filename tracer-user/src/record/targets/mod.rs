@@ -71,8 +71,10 @@ pub struct Target {
     last_new: Option<(String, SystemTime)>,
     /// First sightings reported by the kernel.
     events: u64,
-    /// Which program made each call first, and when (best-effort: from events only).
+    /// Which program made each call first, and when (best-effort: from events only): under
+    /// a seccomp filter (or refused by it), and without one (set-up, unconfined).
     why: Why,
+    why_setup: Why,
 }
 
 impl Target {
@@ -96,6 +98,7 @@ impl Target {
             last_new: None,
             events: 0,
             why: Why::default(),
+            why_setup: Why::default(),
         }
     }
 
@@ -153,6 +156,9 @@ impl Target {
     pub fn why(&self) -> &Why {
         &self.why
     }
+    pub fn why_setup(&self) -> &Why {
+        &self.why_setup
+    }
     pub fn is_container(&self) -> bool {
         matches!(self.spec, TargetSpec::Container(_))
     }
@@ -198,8 +204,9 @@ pub struct Targets {
     map_full: u64,
     /// Turns the kernel's event times into wall-clock ones.
     clock: crate::profile::why::ClockOffset,
-    /// First sightings of provisional cgroups, until a target claims them.
-    pending: HashMap<u64, Why>,
+    /// First sightings of provisional cgroups (under a filter, and without one), until a
+    /// target claims them.
+    pending: HashMap<u64, (Why, Why)>,
 }
 
 impl Targets {
@@ -516,6 +523,7 @@ impl Targets {
             | event_kind::REFUSED
             | event_kind::SEEN_COMPAT
             | event_kind::REFUSED_COMPAT => self.on_sighting(ev),
+            event_kind::SETUP | event_kind::SETUP_COMPAT => self.on_setup_sighting(&ev),
             _ => {}
         }
         Ok(())

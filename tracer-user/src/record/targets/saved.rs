@@ -36,6 +36,9 @@ pub struct Snapshot {
     /// Which program made each call first (absent from state saved before it was kept).
     #[serde(default)]
     pub why: Why,
+    /// The same, for calls made without a seccomp filter.
+    #[serde(default)]
+    pub why_setup: Why,
 }
 
 /// Seconds since the Unix epoch.
@@ -68,6 +71,7 @@ impl Targets {
                     events: t.events,
                     selected: t.selected,
                     why: t.why.clone(),
+                    why_setup: t.why_setup.clone(),
                 })
             })
             .collect()
@@ -92,6 +96,7 @@ impl Targets {
         t.events = saved.events;
         t.selected = saved.selected;
         t.why.merge(&saved.why);
+        t.why_setup.merge(&saved.why_setup);
         t.last_new = saved
             .last_new
             .map(|(n, at)| (n, SystemTime::UNIX_EPOCH + Duration::from_secs(at)));

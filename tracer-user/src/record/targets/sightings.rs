@@ -30,7 +30,7 @@ impl Targets {
     pub(super) fn sighting(&self, ev: &Event) -> (CallKey, Sighting) {
         let compat = matches!(
             ev.kind,
-            event_kind::SEEN_COMPAT | event_kind::REFUSED_COMPAT
+            event_kind::SEEN_COMPAT | event_kind::REFUSED_COMPAT | event_kind::SETUP_COMPAT
         );
         let refused = matches!(ev.kind, event_kind::REFUSED | event_kind::REFUSED_COMPAT);
         let call = CallKey {
@@ -50,14 +50,31 @@ impl Targets {
     pub(super) fn hold_sighting(&mut self, ev: &Event) {
         if self.provisional.contains_key(&ev.cgroup_id) {
             let (call, s) = self.sighting(ev);
-            self.pending.entry(ev.cgroup_id).or_default().saw(call, s);
+            self.pending.entry(ev.cgroup_id).or_default().0.saw(call, s);
+        }
+    }
+
+    /// A call first made in a cgroup by a task without a seccomp filter: provenance only (no
+    /// live line), kept apart from the filtered ones, which are what a container's profile
+    /// holds.
+    pub(super) fn on_setup_sighting(&mut self, ev: &Event) {
+        let (call, s) = self.sighting(ev);
+        match self.by_cgroup.get(&ev.cgroup_id) {
+            Some(&i) => {
+                self.list[i].why_setup.saw(call, s);
+            }
+            None if self.provisional.contains_key(&ev.cgroup_id) => {
+                self.pending.entry(ev.cgroup_id).or_default().1.saw(call, s);
+            }
+            None => {}
         }
     }
 
     /// Cgroup `id` is target `i`'s: the sightings held for it are the target's.
     pub(super) fn claim_sightings(&mut self, i: usize, id: u64) {
-        if let Some(w) = self.pending.remove(&id) {
-            self.list[i].why.merge(&w);
+        if let Some((filtered, setup)) = self.pending.remove(&id) {
+            self.list[i].why.merge(&filtered);
+            self.list[i].why_setup.merge(&setup);
         }
     }
 }

@@ -147,3 +147,36 @@ fn provenance_survives_a_snapshot_and_state_saved_without_it_still_loads() {
         "the learned set is whole"
     );
 }
+
+#[test]
+fn calls_made_without_a_filter_are_kept_apart_from_the_programs_own() {
+    let (mut ts, mut k, cg) = web_at_wall();
+    let now = Instant::now();
+    // The runtime reads before installing the filter; the program reads under it.
+    let runc = by(event_kind::SETUP, 100, nr("read"), b"runc:[2:INIT]", 5);
+    ts.on_event(runc, now, &mut k, &cg).unwrap();
+    let mut app = by(event_kind::SEEN, 100, nr("read"), b"app", 6);
+    app.ts_ns += 1_000_000_000;
+    ts.on_event(app, now, &mut k, &cg).unwrap();
+    let t = ts.get(0);
+    assert_eq!(t.why().get(call("read")).unwrap().program, "app");
+    assert_eq!(
+        t.why_setup().get(call("read")),
+        Some(&sighting("runc:[2:INIT]", 5, false))
+    );
+    assert_eq!(
+        ts.take_notes(),
+        ["web  read"],
+        "set-up calls are not shown live"
+    );
+    let compat = by(event_kind::SETUP_COMPAT, 100, 3, b"old32", 7);
+    ts.on_event(compat, now, &mut k, &cg).unwrap();
+    assert!(ts
+        .get(0)
+        .why_setup()
+        .get(CallKey {
+            compat: true,
+            nr: 3
+        })
+        .is_some());
+}

@@ -34,7 +34,7 @@ use crate::{
 };
 pub use resolve::resolve;
 pub use saved::{epoch_secs, Snapshot};
-pub use sightings::clock_offset;
+use sightings::clock_offset;
 
 /// How long a cgroup adopted under a watched parent is traced while waiting for the engine to
 /// say whose it is.
@@ -360,6 +360,7 @@ impl Targets {
     /// end of the session.
     pub fn track(&mut self, i: usize, id: u64, k: &mut dyn Kernel) -> Result<(), RecordError> {
         self.provisional.remove(&id);
+        self.claim_sightings(i, id);
         if let Err(e) = k.add_cgroup(id) {
             self.map_full += 1;
             let line = format!(
@@ -370,7 +371,6 @@ impl Targets {
             return Ok(());
         }
         self.by_cgroup.insert(id, i);
-        self.claim_sightings(i, id);
         if !self.list[i].live.contains(&id) {
             self.list[i].live.push(id);
         }

@@ -157,6 +157,10 @@ pub mod event_kind {
     /// Like SEEN and REFUSED, for a call of the 32-bit compat ABI (i386 numbering).
     pub const SEEN_COMPAT: u32 = 3;
     pub const REFUSED_COMPAT: u32 = 4;
+    /// A task without a seccomp filter yet (the runtime setting the container up, or a target
+    /// that runs unconfined) made `value` for the first time in this cgroup: provenance only.
+    pub const SETUP: u32 = 5;
+    pub const SETUP_COMPAT: u32 = 6;
 }
 
 /// Values of the `WATCH` map with a meaning of their own (others are target indexes).
@@ -168,8 +172,12 @@ pub mod watch_tag {
     pub const BASELINE: u32 = u32::MAX;
 }
 
-/// A first sighting, sent through the ring buffer for live display only: the maps stay the
-/// authoritative record, so a dropped event loses nothing from the profile.
+/// Length of a task's `comm` (TASK_COMM_LEN), NUL padded.
+pub const COMM_LEN: usize = 16;
+
+/// A first sighting, sent through the ring buffer for live display and provenance only (which
+/// program made a call first, and when): the maps stay the authoritative record, so a dropped
+/// event loses nothing from the profile.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct Event {
@@ -178,6 +186,12 @@ pub struct Event {
     pub cgroup_id: u64,
     pub kind: u32,
     pub value: u32,
+    /// The thread group (process) id of the task, as the initial pid namespace numbers it.
+    pub tgid: u32,
+    /// Zero: keeps the layout free of implicit padding.
+    pub pad: u32,
+    /// The task's `comm`, NUL padded: what the task says its name is (attacker-controlled).
+    pub comm: [u8; COMM_LEN],
 }
 
 /// Index of each per-CPU counter in the `COUNTERS` map.
@@ -315,6 +329,16 @@ mod tests {
     }
 
     #[test]
+    fn events_have_no_implicit_padding() {
+        // Both sides read the ring buffer's bytes as this struct (aya::Pod needs no padding).
+        assert_eq!(
+            core::mem::size_of::<Event>(),
+            8 + 8 + 4 + 4 + 4 + 4 + COMM_LEN
+        );
+        assert_eq!(core::mem::offset_of!(Event, comm), 32);
+    }
+
+    #[test]
     fn watch_keys_are_nul_padded_and_truncated() {
         let k = CgroupPath::new(b"/docker/abc").unwrap();
         assert_eq!(&k.bytes[..11], b"/docker/abc");
@@ -337,7 +361,7 @@ mod pod {
     unsafe impl aya::Pod for super::AbiRecord {}
     // SAFETY: as above (two u64, two u32, one u64: no padding).
     unsafe impl aya::Pod for super::ArgKey {}
-    // SAFETY: as above.
+    // SAFETY: as above (u64, u64, four u32, a byte array: no padding; see the layout test).
     unsafe impl aya::Pod for super::Event {}
     // SAFETY: as above (a byte array).
     unsafe impl aya::Pod for super::CgroupPath {}

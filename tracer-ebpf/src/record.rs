@@ -8,11 +8,11 @@ use core::{
 
 use aya_ebpf::{
     bindings::BPF_NOEXIST,
-    helpers::{bpf_ktime_get_ns, bpf_probe_read_user},
+    helpers::{bpf_get_current_pid_tgid, bpf_ktime_get_ns, bpf_probe_read_user, generated},
 };
 use tracer_common::{
     arg_call, counter, ArgKey, CgroupRecord, Event, SyscallBits, BITMAP_WORDS, CLONE_NS_FLAGS,
-    UNSHARE_NS_FLAGS,
+    COMM_LEN, UNSHARE_NS_FLAGS,
 };
 
 use crate::{
@@ -29,20 +29,41 @@ pub(crate) fn count(index: u32) {
     }
 }
 
+/// Sends a first sighting with the current task's process id and name. Only first sightings
+/// (and adoptions) come here: the helpers it calls are never on the path of a known call.
 #[inline(always)]
 pub(crate) fn emit(cgroup_id: u64, kind: u32, value: u32) {
     match EVENTS.reserve::<Event>(0) {
         Some(mut entry) => {
-            entry.write(Event {
-                // SAFETY: helper without preconditions.
-                ts_ns: unsafe { bpf_ktime_get_ns() },
-                cgroup_id,
-                kind,
-                value,
-            });
+            let e = entry.as_mut_ptr();
+            // SAFETY: `e` is the reserved entry, writable and aligned for an Event; `origin`
+            // writes the other fields before it is submitted.
+            unsafe {
+                addr_of_mut!((*e).ts_ns).write(bpf_ktime_get_ns());
+                addr_of_mut!((*e).cgroup_id).write(cgroup_id);
+                addr_of_mut!((*e).kind).write(kind);
+                addr_of_mut!((*e).value).write(value);
+                origin(e);
+            }
             entry.submit(0);
         }
         None => count(counter::RING_DROPS),
+    }
+}
+
+/// Fills in who made the call: the task's process id and name. Not inlined (a BPF-to-BPF
+/// call), so that the programs that emit keep the register allocation of their hot paths.
+///
+/// # Safety
+/// `e` points to a writable, aligned Event.
+#[inline(never)]
+unsafe fn origin(e: *mut Event) {
+    // SAFETY: the caller's guarantee; the helper writes COMM_LEN bytes, padded with NULs (or
+    // zeroes on failure: an empty name, shown as `?`).
+    unsafe {
+        addr_of_mut!((*e).tgid).write((bpf_get_current_pid_tgid() >> 32) as u32);
+        addr_of_mut!((*e).pad).write(0);
+        generated::bpf_get_current_comm(addr_of_mut!((*e).comm).cast(), COMM_LEN as u32);
     }
 }
 

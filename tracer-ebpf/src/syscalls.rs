@@ -91,7 +91,14 @@ pub fn sys_enter(ctx: BtfTracePointContext) -> i32 {
         }
     } else {
         // SAFETY: as above.
-        set_bit(unsafe { addr_of_mut!((*abi).setup) }, nr);
+        if set_bit(unsafe { addr_of_mut!((*abi).setup) }, nr) {
+            let kind = if compat {
+                event_kind::SETUP_COMPAT
+            } else {
+                event_kind::SETUP
+            };
+            emit(cgroup, kind, nr);
+        }
         if !compat {
             set_bit(&mut cpu.setup, nr);
         }

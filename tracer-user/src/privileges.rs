@@ -8,9 +8,7 @@ use thiserror::Error;
 /// Why this process cannot trace.
 #[derive(Debug, Error)]
 pub enum CannotTrace {
-    #[error(
-        "seccomp-tracer needs root (or CAP_BPF and CAP_PERFMON): run it with sudo"
-    )]
+    #[error("seccomp-tracer needs root (or CAP_BPF and CAP_PERFMON): run it with sudo")]
     NotPrivileged,
     #[error(
         "Linux {release} is too old: seccomp-tracer needs Linux {MIN_KERNEL} or later \

@@ -16,6 +16,7 @@ use crate::{
         advice::{docker_default, docker_default_allows, docker_default_covers},
         args::describe,
         formats::{self, escape, Format, FormatWarning, Parsed, Profile},
+        why::{why_path, WhyFile, MAX_WHY_BYTES},
     },
     record::display,
     syscalls::Arch,
@@ -224,6 +225,12 @@ pub fn diff(a: &Profile, b: &Profile, a_name: &str, b_name: &str) -> String {
 /// those and the capability that would allow them, its argument rules, counts, and what was
 /// refused while recording. Every string printed is [`escape`]d.
 pub fn explain(p: &Profile, arch: Arch, name: &str) -> String {
+    explain_with(p, arch, name, None)
+}
+
+/// [`explain`], and with `why` (the profile's `<stem>.why.json`), which program made each
+/// call beyond Docker's default first, and when.
+pub fn explain_with(p: &Profile, arch: Arch, name: &str, why: Option<&WhyFile>) -> String {
     let name = escape(name);
     let default = docker_default_allows(arch);
     let mut out = format!(
@@ -257,7 +264,13 @@ pub fn explain(p: &Profile, arch: Arch, name: &str) -> String {
                 Some(c) => format!(" (only {})", describe(n, c)),
                 None => String::new(),
             };
-            out.push_str(&format!("  {}{rule}: {}; {fix}\n", escape(n), adv.reason));
+            let first = why.map(|w| format!("; {}", w.describe(n, true)));
+            let first = first.unwrap_or_default();
+            out.push_str(&format!(
+                "  {}{rule}: {}; {fix}{first}\n",
+                escape(n),
+                adv.reason
+            ));
         }
     }
     if !p.conditions.is_empty() {
@@ -283,6 +296,32 @@ pub fn explain(p: &Profile, arch: Arch, name: &str) -> String {
         out.push_str("complain mode: calls not allowed are logged (SCMP_ACT_LOG), not refused\n");
     }
     out
+}
+
+/// The provenance side file next to the profile at `profile`, if there is one that can be
+/// read: one that cannot (not a regular file, too large, malformed) is ignored with a warning.
+pub fn load_why(profile: &Path) -> Option<WhyFile> {
+    let path = why_path(profile);
+    let shown = escape(&path.display().to_string()).into_owned();
+    let ignored = |why: String| {
+        display::warn(&format!("{shown}: {why}; first sightings not shown"));
+        None
+    };
+    match std::fs::metadata(&path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+        Ok(m) if m.is_file() && m.len() > MAX_WHY_BYTES => {
+            return ignored(format!("larger than {} KiB", MAX_WHY_BYTES >> 10))
+        }
+        _ => {}
+    }
+    // Checks what the file is (no FIFO, no device) before and after opening it, like a profile.
+    match read_bounded(&path) {
+        Ok(bytes) if bytes.len() as u64 > MAX_WHY_BYTES => {
+            ignored(format!("larger than {} KiB", MAX_WHY_BYTES >> 10))
+        }
+        Ok(bytes) => WhyFile::parse(&bytes).map_or_else(|e| ignored(e.to_string()), Some),
+        Err(e) => ignored(e.to_string()),
+    }
 }
 
 #[cfg(test)]
@@ -362,6 +401,54 @@ mod tests {
             e.contains("refused while recording (and allowed here): \\u{9b}31m\n"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn explain_says_which_program_made_a_call_first_when_it_knows() {
+        let prof = p(&["read", "mbind", "keyctl"]);
+        let why = WhyFile::parse(
+            br#"{"version": 1, "arch": "x86_64", "calls": {"mbind": {"program": "numa-probe",
+                "pid": 9, "first_seen": "2026-11-27T09:41:07Z", "refused": true}}}"#,
+        )
+        .unwrap();
+        let e = explain_with(&prof, Arch::X86_64, "db.json", Some(&why));
+        assert!(
+            e.contains("--cap-add SYS_NICE; first by numa-probe at 2026-11-27 09:41:07 UTC (pid 9, refused)\n"),
+            "{e}"
+        );
+        assert!(
+            e.contains(
+                "no capability makes Docker's default allow it; first sighting not recorded\n"
+            ),
+            "{e}"
+        );
+        // Without the side file, as before.
+        assert_eq!(
+            explain_with(&prof, Arch::X86_64, "db.json", None),
+            explain(&prof, Arch::X86_64, "db.json")
+        );
+        assert!(!explain(&prof, Arch::X86_64, "db.json").contains("first"));
+    }
+
+    #[test]
+    fn the_why_file_is_read_only_when_it_is_a_small_regular_provenance_file() {
+        let dir = Scratch::new("why-files");
+        let profile = dir.0.join("db.json");
+        let side = dir.0.join("db.why.json");
+        assert_eq!(load_why(&profile), None, "none there");
+        let good = WhyFile::new(Arch::X86_64, &Default::default());
+        std::fs::write(&side, serde_json::to_vec(&good.to_json()).unwrap()).unwrap();
+        assert_eq!(load_why(&profile), Some(good));
+        std::fs::write(&side, b"{not json").unwrap();
+        assert_eq!(load_why(&profile), None, "malformed: ignored");
+        let f = File::create(&side).unwrap();
+        f.set_len(MAX_WHY_BYTES + 1).unwrap();
+        assert_eq!(load_why(&profile), None, "too large: ignored");
+        std::fs::remove_file(&side).unwrap();
+        let c = std::ffi::CString::new(side.to_str().unwrap()).unwrap();
+        // SAFETY: mkfifo(3) with a NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        assert_eq!(load_why(&profile), None, "a FIFO is not opened for reading");
     }
 
     #[test]

@@ -4,7 +4,12 @@ use std::{fmt::Write as _, path::Path, time::SystemTime};
 
 use crate::{
     bpf::Counters,
-    profile::{advice::refusal_hint, args::describe, Composition},
+    profile::{
+        advice::refusal_hint,
+        args::describe,
+        why::{notable, WhyFile},
+        Composition,
+    },
 };
 
 /// `HH:MM:SS.mmm` (UTC) of `t`.
@@ -41,6 +46,22 @@ pub struct TargetReport<'a> {
     pub startup: Startup,
     pub is_container: bool,
     pub output: &'a Path,
+    /// The first sightings, written next to the profile.
+    pub why: Option<&'a WhyFile>,
+}
+
+/// Which program made each of `names` first, and when: a heading and a line per call.
+fn first_sightings(out: &mut String, names: &[&str], why: Option<&WhyFile>) {
+    let Some(why) = why.filter(|_| !names.is_empty()) else {
+        return;
+    };
+    let _ = writeln!(
+        out,
+        "  first sightings (calls beyond Docker's default, refused calls):"
+    );
+    for name in names {
+        let _ = writeln!(out, "    {name}: {}", why.describe(name, false));
+    }
 }
 
 pub fn target_summary(r: &TargetReport) -> String {
@@ -87,6 +108,7 @@ pub fn target_summary(r: &TargetReport) -> String {
             let _ = writeln!(out, "    {name}: {}", refusal_hint(name));
         }
     }
+    first_sightings(&mut out, &notable(c, r.refused), r.why);
     match r.startup {
         Startup::Observed { restarts } => {
             let _ = writeln!(
@@ -166,7 +188,7 @@ pub fn target_summary(r: &TargetReport) -> String {
 }
 
 /// `check`'s part for one target: what its current profile refused.
-pub fn check_summary(label: &str, refused: &[&str]) -> String {
+pub fn check_summary(label: &str, refused: &[&str], why: Option<&WhyFile>) -> String {
     if refused.is_empty() {
         return format!("{label}: nothing refused\n");
     }
@@ -177,6 +199,7 @@ pub fn check_summary(label: &str, refused: &[&str]) -> String {
     for name in refused {
         let _ = writeln!(out, "    {name}: {}", refusal_hint(name));
     }
+    first_sightings(&mut out, refused, why);
     out
 }
 
@@ -232,6 +255,7 @@ mod tests {
             startup: Startup::Missed,
             is_container: true,
             output: Path::new("db.json"),
+            why: None,
         };
         let s = target_summary(&r);
         assert!(s.starts_with("db: 2 syscalls allowed -> db.json"));
@@ -243,5 +267,54 @@ mod tests {
         assert!(s.contains("argument rules, only the values seen: socket (AF_UNIX)"));
         assert!(s.contains("compat) calls, named from the i386 table: socketcall"));
         assert!(s.contains("clone3: answered ENOSYS"));
+        assert!(!s.contains("first sightings"), "none without the side file");
+    }
+
+    #[test]
+    fn summaries_say_which_program_made_each_notable_call_first() {
+        use crate::profile::why::{CallKey, Sighting, Why};
+        let mut why = Why::default();
+        let mbind = CallKey {
+            compat: false,
+            nr: 237,
+        };
+        let s = Sighting {
+            program: "numa-probe".into(),
+            pid: 42,
+            at_ns: 1_795_772_467_000_000_000,
+            refused: true,
+        };
+        why.saw(mbind, s);
+        let file = WhyFile::new(crate::syscalls::Arch::X86_64, &why);
+        let mut c = Composition::default();
+        for n in ["read", "mbind", "keyctl"] {
+            c.allowed.insert(n);
+        }
+        let r = TargetReport {
+            label: "db",
+            composition: &c,
+            refused: &["mbind"],
+            include_refused: true,
+            baseline_used: false,
+            startup: Startup::Observed { restarts: 1 },
+            is_container: true,
+            output: Path::new("db.json"),
+            why: Some(&file),
+        };
+        let s = target_summary(&r);
+        assert!(
+            s.contains(
+                "  first sightings (calls beyond Docker's default, refused calls):\n    keyctl: \
+                 first sighting not recorded\n    mbind: first by numa-probe at 09:41:07 UTC \
+                 (pid 42, refused)\n"
+            ),
+            "{s}"
+        );
+        assert!(!s.contains("read: first"), "{s}");
+        let s = check_summary("db", &["mbind"], Some(&file));
+        assert!(
+            s.contains("    mbind: first by numa-probe at 09:41:07 UTC"),
+            "{s}"
+        );
     }
 }

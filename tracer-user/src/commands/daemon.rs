@@ -15,7 +15,7 @@ use crate::{
         protocol::{render_status, Request, Response},
     },
     privileges,
-    profile::formats::Format,
+    profile::{formats::Format, why::WhyFile},
     record::{
         display,
         sink::{self, Rendered},
@@ -109,6 +109,7 @@ pub async fn export(
         doc,
         kubelet,
         summary,
+        why,
     } = request(socket, &req).await?
     else {
         anyhow::bail!("the daemon answered export with something else");
@@ -116,6 +117,15 @@ pub async fn export(
     match output {
         Some(path) => {
             sink::write(&path, &Rendered { doc, kubelet })?;
+            // Best-effort, like what it holds (a daemon of an older version sends none).
+            if let Some(why) = why {
+                let written = serde_json::from_value::<WhyFile>(why)
+                    .map_err(|e| e.to_string())
+                    .and_then(|w| sink::write_why(&path, &w).map_err(|e| e.to_string()));
+                if let Err(e) = written {
+                    display::warn(&format!("first sightings not written: {e}"));
+                }
+            }
             display::warn_plain(&format!("{summary} -> {}", path.display()));
         }
         None => {

@@ -82,7 +82,9 @@ pub fn explain(profile: &Path) -> anyhow::Result<ExitCode> {
     let parsed = profiles::load_parsed(profile)?;
     let arch = arch_of(&[profile.to_path_buf()], std::slice::from_ref(&parsed))?;
     let p = parsed.profile;
-    display::print(&profiles::explain(&p, arch, &profile.display().to_string()));
+    let why = profiles::load_why(profile);
+    let name = profile.display().to_string();
+    display::print(&profiles::explain_with(&p, arch, &name, why.as_ref()));
     Ok(ExitCode::SUCCESS)
 }
 

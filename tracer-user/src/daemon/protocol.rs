@@ -44,6 +44,9 @@ pub enum Response {
         /// With the Kubernetes format: the plain JSON for kubelet's `seccomp/` directory.
         kubelet: Option<serde_json::Value>,
         summary: String,
+        /// The first sightings (`profile::why::WhyFile`), written next to the profile.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        why: Option<serde_json::Value>,
     },
     Error {
         message: String,

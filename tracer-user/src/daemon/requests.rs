@@ -231,6 +231,7 @@ fn export(session: &Session, name: &str, format: Format) -> Result<Response, Rec
             refused.len(),
             t.restarts()
         ),
+        why: Some(session.why_file(i, Some(&c)).to_json()),
     })
 }
 

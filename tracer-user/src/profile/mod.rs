@@ -6,6 +6,7 @@ pub mod args;
 pub mod docs;
 pub mod formats;
 mod set;
+pub mod why;
 
 use std::collections::{BTreeMap, BTreeSet};
 

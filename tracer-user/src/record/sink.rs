@@ -8,7 +8,10 @@ use std::path::{Path, PathBuf};
 use super::{config::Output, display, RecordError};
 use crate::{
     output,
-    profile::formats::{self, Format, Profile, SideFile},
+    profile::{
+        formats::{self, Format, Profile, SideFile},
+        why::{why_path, WhyFile, MAX_WHY_BYTES},
+    },
     syscalls::Arch,
 };
 
@@ -87,6 +90,51 @@ pub fn write_finally(path: &Path, label: &str, r: &Rendered) -> Result<Vec<PathB
         }
     }
     Err(last)
+}
+
+/// Writes the provenance side file (`<stem>.why.json`) of the profile at `profile`; returns
+/// its path, or `None` for standard output, which takes the profile alone. It is written like
+/// the profile (atomically, never through a link), and never over a file that is not a
+/// provenance file: the tool did not write that one.
+pub fn write_why(profile: &Path, why: &WhyFile) -> Result<Option<PathBuf>, RecordError> {
+    if output::is_stdout(profile) {
+        return Ok(None);
+    }
+    let path = why_path(profile);
+    if let Some(existing) = read_regular(&path, MAX_WHY_BYTES)? {
+        if !WhyFile::is_one(&existing) {
+            return Err(RecordError::Refused(format!(
+                "{} exists and is not a provenance file; left as it is (first sightings not \
+                 written)",
+                path.display()
+            )));
+        }
+    }
+    write_json(&path, &why.to_json())?;
+    Ok(Some(path))
+}
+
+/// The bytes of the regular file at `path` if there is one, up to `max` (more is read as
+/// `max + 1` bytes); `None` if nothing is there. Other kinds of file, and links, are left for
+/// the atomic write to refuse: nothing is opened through them.
+fn read_regular(path: &Path, max: u64) -> Result<Option<Vec<u8>>, RecordError> {
+    use std::{io::Read, os::unix::fs::OpenOptionsExt};
+    match std::fs::symlink_metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e.into()),
+        Ok(m) if !m.file_type().is_file() => return Ok(None),
+        Ok(_) => {}
+    }
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)?;
+    if !file.metadata()?.file_type().is_file() {
+        return Ok(None);
+    }
+    let mut bytes = Vec::new();
+    file.take(max + 1).read_to_end(&mut bytes)?;
+    Ok(Some(bytes))
 }
 
 /// Pretty JSON with a final newline, written atomically.
@@ -184,6 +232,32 @@ mod tests {
             let k = std::fs::read_to_string(&written[1]).unwrap();
             assert!(serde_json::from_str::<serde_json::Value>(&k).is_ok());
         }
+    }
+
+    #[test]
+    fn the_why_file_goes_next_to_the_profile_never_over_a_foreign_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("web.json");
+        let why = WhyFile::new(Arch::X86_64, &Default::default());
+        let side = dir.path().join("web.why.json");
+        assert_eq!(write_why(&p, &why).unwrap(), Some(side.clone()));
+        // Ours: replaced.
+        assert_eq!(write_why(&p, &why).unwrap(), Some(side.clone()));
+        assert_eq!(WhyFile::parse(&std::fs::read(&side).unwrap()).unwrap(), why);
+        // Not ours: left as it is.
+        std::fs::write(&side, b"my notes").unwrap();
+        let e = write_why(&p, &why).unwrap_err().to_string();
+        assert!(e.contains("not a provenance file"), "{e}");
+        assert_eq!(std::fs::read(&side).unwrap(), b"my notes");
+        // A link there is neither followed nor replaced.
+        std::fs::remove_file(&side).unwrap();
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, b"precious").unwrap();
+        std::os::unix::fs::symlink(&victim, &side).unwrap();
+        assert!(write_why(&p, &why).is_err());
+        assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
+        // Standard output takes the profile alone.
+        assert_eq!(write_why(Path::new("-"), &why).unwrap(), None);
     }
 
     #[test]

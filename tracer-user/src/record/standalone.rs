@@ -85,7 +85,9 @@ pub fn summary(session: &Session) -> Result<Summary, RecordError> {
         }
         if session.config().mode == Mode::Check {
             let refused = display::refused_names(session.arch(), &session.learned(i)?);
-            s.text.push_str(&report::check_summary(t.label(), &refused));
+            let why = session.why_file(i, None);
+            s.text
+                .push_str(&report::check_summary(t.label(), &refused, Some(&why)));
             s.refusals += refused.len();
             continue;
         }
@@ -94,6 +96,7 @@ pub fn summary(session: &Session) -> Result<Summary, RecordError> {
         let output = written.first().cloned().unwrap_or_default();
         s.written.extend(written);
         let refused = display::refused_names(session.arch(), &learned);
+        let why = session.why_file(i, Some(&c));
         s.text.push_str(&report::target_summary(&TargetReport {
             label: t.label(),
             composition: &c,
@@ -109,6 +112,7 @@ pub fn summary(session: &Session) -> Result<Summary, RecordError> {
             },
             is_container: t.is_container(),
             output: &output,
+            why: Some(&why),
         }));
     }
     s.text

@@ -5,8 +5,9 @@ use std::path::PathBuf;
 
 use super::Session;
 use crate::{
-    profile::{formats::Profile, Composition, Learned},
+    profile::{formats::Profile, why::WhyFile, Composition, Learned},
     record::{
+        display,
         sink::{self, Rendered},
         RecordError,
     },
@@ -50,11 +51,34 @@ impl Session {
         let p = self.cfg.profile;
         let (learned, c, r) = self.render(i, p.format, p.complain)?;
         let t = self.targets.get(i);
-        let written = if finally {
+        let mut written = if finally {
             sink::write_finally(t.output(), t.label(), &r)?
         } else {
             sink::write(t.output(), &r)?
         };
+        // Best-effort, like what it holds: the profile stands without it. Said once, at the end.
+        if let Some(profile) = written.first().cloned() {
+            match sink::write_why(&profile, &self.why_file(i, Some(&c))) {
+                Ok(Some(why)) => written.push(why),
+                Ok(None) => {}
+                Err(e) if finally => display::warn(&e.to_string()),
+                Err(_) => {}
+            }
+        }
         Ok(((learned, c), written))
+    }
+
+    /// Target `i`'s first sightings by name: its `<stem>.why.json`. Those made without a
+    /// seccomp filter count only where such calls are in the profile `c` describes (`run`, an
+    /// unconfined target): a container's runtime makes its set-up calls first, not its program.
+    pub fn why_file(&self, i: usize, c: Option<&Composition>) -> WhyFile {
+        let t = self.targets.get(i);
+        let with_setup = c.is_some_and(|c| c.unconfined || self.cfg.mode.includes_setup());
+        if !with_setup {
+            return WhyFile::new(self.arch, t.why());
+        }
+        let mut why = t.why().clone();
+        why.merge(t.why_setup());
+        WhyFile::new(self.arch, &why)
     }
 }

@@ -18,19 +18,23 @@ mod engine;
 mod reconcile;
 mod resolve;
 mod saved;
+mod sightings;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod tests_kernel;
+#[cfg(test)]
+mod tests_why;
 
 use crate::{
     kernel::{Cgroups, Kernel},
-    profile::{Learned, SyscallSet},
+    profile::{why::Why, Learned, SyscallSet},
     syscalls::Arch,
     target::{cgroup, engine::Layout, selector::Selector, TargetSpec},
 };
 pub use resolve::resolve;
 pub use saved::{epoch_secs, Snapshot};
+use sightings::clock_offset;
 
 /// How long a cgroup adopted under a watched parent is traced while waiting for the engine to
 /// say whose it is.
@@ -67,6 +71,10 @@ pub struct Target {
     last_new: Option<(String, SystemTime)>,
     /// First sightings reported by the kernel.
     events: u64,
+    /// Which program made each call first, and when (best-effort: from events only): under
+    /// a seccomp filter (or refused by it), and without one (set-up, unconfined).
+    why: Why,
+    why_setup: Why,
 }
 
 impl Target {
@@ -89,6 +97,8 @@ impl Target {
             selected: false,
             last_new: None,
             events: 0,
+            why: Why::default(),
+            why_setup: Why::default(),
         }
     }
 
@@ -143,6 +153,12 @@ impl Target {
     pub fn last_new(&self) -> Option<&(String, SystemTime)> {
         self.last_new.as_ref()
     }
+    pub fn why(&self) -> &Why {
+        &self.why
+    }
+    pub fn why_setup(&self) -> &Why {
+        &self.why_setup
+    }
     pub fn is_container(&self) -> bool {
         matches!(self.spec, TargetSpec::Container(_))
     }
@@ -186,6 +202,11 @@ pub struct Targets {
     folded_out: Vec<u64>,
     /// Cgroups the kernel's map had no room for (their calls are not recorded).
     map_full: u64,
+    /// Turns the kernel's event times into wall-clock ones.
+    clock: crate::profile::why::ClockOffset,
+    /// First sightings of provisional cgroups (under a filter, and without one), until a
+    /// target claims them.
+    pending: HashMap<u64, (Why, Why)>,
 }
 
 impl Targets {
@@ -200,6 +221,8 @@ impl Targets {
             notes: Vec::new(),
             folded_out: Vec::new(),
             map_full: 0,
+            clock: clock_offset(),
+            pending: HashMap::new(),
         }
     }
 
@@ -337,6 +360,7 @@ impl Targets {
     /// end of the session.
     pub fn track(&mut self, i: usize, id: u64, k: &mut dyn Kernel) -> Result<(), RecordError> {
         self.provisional.remove(&id);
+        self.claim_sightings(i, id);
         if let Err(e) = k.add_cgroup(id) {
             self.map_full += 1;
             let line = format!(
@@ -471,6 +495,7 @@ impl Targets {
             .collect();
         for id in stale {
             self.provisional.remove(&id);
+            self.pending.remove(&id);
             k.remove_cgroup(id)?;
         }
         Ok(())
@@ -498,6 +523,7 @@ impl Targets {
             | event_kind::REFUSED
             | event_kind::SEEN_COMPAT
             | event_kind::REFUSED_COMPAT => self.on_sighting(ev),
+            event_kind::SETUP | event_kind::SETUP_COMPAT => self.on_setup_sighting(&ev),
             _ => {}
         }
         Ok(())
@@ -506,8 +532,10 @@ impl Targets {
     /// A first sighting (or refusal) in a cgroup of ours: counted and shown once.
     fn on_sighting(&mut self, ev: Event) {
         let Some(&i) = self.by_cgroup.get(&ev.cgroup_id) else {
-            return;
+            return self.hold_sighting(&ev);
         };
+        let (call, sighting) = self.sighting(&ev);
+        self.list[i].why.saw(call, sighting);
         let compat = matches!(
             ev.kind,
             event_kind::SEEN_COMPAT | event_kind::REFUSED_COMPAT

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::{Target, Targets};
 use crate::{
     kernel::{Cgroups, Kernel},
-    profile::Learned,
+    profile::{why::Why, Learned},
     record::RecordError,
     target::{cgroup, TargetSpec},
 };
@@ -33,6 +33,12 @@ pub struct Snapshot {
     /// Taken in by a selector.
     #[serde(default)]
     pub selected: bool,
+    /// Which program made each call first (absent from state saved before it was kept).
+    #[serde(default)]
+    pub why: Why,
+    /// The same, for calls made without a seccomp filter.
+    #[serde(default)]
+    pub why_setup: Why,
 }
 
 /// Seconds since the Unix epoch.
@@ -64,6 +70,8 @@ impl Targets {
                         .map(|(n, at)| (n.clone(), epoch_secs(*at))),
                     events: t.events,
                     selected: t.selected,
+                    why: t.why.clone(),
+                    why_setup: t.why_setup.clone(),
                 })
             })
             .collect()
@@ -87,6 +95,8 @@ impl Targets {
         t.known_ids = saved.known_ids;
         t.events = saved.events;
         t.selected = saved.selected;
+        t.why.merge(&saved.why);
+        t.why_setup.merge(&saved.why_setup);
         t.last_new = saved
             .last_new
             .map(|(n, at)| (n, SystemTime::UNIX_EPOCH + Duration::from_secs(at)));

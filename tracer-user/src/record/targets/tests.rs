@@ -31,6 +31,9 @@ pub(super) fn ev(kind: u32, cgroup_id: u64, value: u32) -> Event {
         cgroup_id,
         kind,
         value,
+        tgid: 0,
+        pad: 0,
+        comm: [0; tracer_common::COMM_LEN],
     }
 }
 

@@ -4,7 +4,11 @@ use std::{fmt::Write as _, path::Path, time::SystemTime};
 
 use crate::{
     bpf::Counters,
-    profile::{advice::refusal_hint, args::describe, Composition},
+    profile::{
+        args::describe,
+        moby::{refusal_hint, ContainerSecurity, Host},
+        Composition,
+    },
 };
 
 /// `HH:MM:SS.mmm` (UTC) of `t`.
@@ -41,6 +45,10 @@ pub struct TargetReport<'a> {
     pub startup: Startup,
     pub is_container: bool,
     pub output: &'a Path,
+    /// Where it ran, and the container's seccomp option and capabilities: what the refusal
+    /// hints are decided from.
+    pub host: Host,
+    pub security: Option<&'a ContainerSecurity>,
 }
 
 pub fn target_summary(r: &TargetReport) -> String {
@@ -84,7 +92,11 @@ pub fn target_summary(r: &TargetReport) -> String {
         };
         let _ = writeln!(out, "  refused by the current profile ({verdict}):");
         for name in r.refused {
-            let _ = writeln!(out, "    {name}: {}", refusal_hint(name));
+            let _ = writeln!(
+                out,
+                "    {name}: {}",
+                refusal_hint(name, r.host, r.security)
+            );
         }
     }
     match r.startup {
@@ -165,8 +177,14 @@ pub fn target_summary(r: &TargetReport) -> String {
     out
 }
 
-/// `check`'s part for one target: what its current profile refused.
-pub fn check_summary(label: &str, refused: &[&str]) -> String {
+/// `check`'s part for one target: what its current profile refused, and why (`host` and
+/// `security` as in [`TargetReport`]).
+pub fn check_summary(
+    label: &str,
+    refused: &[&str],
+    host: Host,
+    security: Option<&ContainerSecurity>,
+) -> String {
     if refused.is_empty() {
         return format!("{label}: nothing refused\n");
     }
@@ -175,7 +193,7 @@ pub fn check_summary(label: &str, refused: &[&str]) -> String {
         refused.len()
     );
     for name in refused {
-        let _ = writeln!(out, "    {name}: {}", refusal_hint(name));
+        let _ = writeln!(out, "    {name}: {}", refusal_hint(name, host, security));
     }
     out
 }
@@ -232,6 +250,8 @@ mod tests {
             startup: Startup::Missed,
             is_container: true,
             output: Path::new("db.json"),
+            host: host(),
+            security: None,
         };
         let s = target_summary(&r);
         assert!(s.starts_with("db: 2 syscalls allowed -> db.json"));
@@ -243,5 +263,34 @@ mod tests {
         assert!(s.contains("argument rules, only the values seen: socket (AF_UNIX)"));
         assert!(s.contains("compat) calls, named from the i386 table: socketcall"));
         assert!(s.contains("clone3: answered ENOSYS"));
+    }
+
+    fn host() -> Host {
+        Host {
+            arch: crate::syscalls::Arch::X86_64,
+            kernel: crate::privileges::KernelVersion { major: 6, minor: 8 },
+        }
+    }
+
+    #[test]
+    fn refusals_under_the_containers_own_profile_say_so() {
+        let own = ContainerSecurity::from_host_config(
+            &[r#"seccomp={"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["getpid"],"action":"SCMP_ACT_ERRNO"}]}"#.into()],
+            &[],
+            &[],
+            false,
+        );
+        let s = check_summary("web", &["getpid"], host(), Some(&own));
+        assert!(
+            s.contains("    getpid: the container's own profile (--security-opt seccomp) refuses it; Docker's default would allow it"),
+            "{s}"
+        );
+        let s = check_summary("web", &["move_pages"], host(), None);
+        assert!(
+            s.contains(
+                "    move_pages: Docker's default profile refuses it whatever the capabilities"
+            ),
+            "{s}"
+        );
     }
 }

@@ -3,7 +3,11 @@
 use std::{path::Path, process::ExitCode};
 
 use crate::{
-    profile::formats::{self, Format},
+    privileges::{self, KernelVersion},
+    profile::{
+        formats::{self, Format},
+        moby::Host,
+    },
     profiles,
     record::{
         display,
@@ -56,10 +60,27 @@ pub fn diff(a: &Path, b: &Path) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `explain`: a profile against Docker's default.
-pub fn explain(profile: &Path) -> anyhow::Result<ExitCode> {
+/// `explain`: a profile against Docker's default, on this host's architecture and kernel
+/// (or `kernel`), in words or as JSON.
+pub fn explain(
+    profile: &Path,
+    json: bool,
+    kernel: Option<KernelVersion>,
+) -> anyhow::Result<ExitCode> {
     let arch = host_arch()?;
+    let kernel = kernel
+        .or_else(privileges::running_kernel)
+        .ok_or_else(|| anyhow::anyhow!("cannot tell the kernel's version: give --kernel"))?;
+    let host = Host { arch, kernel };
     let (_, p) = profiles::load(profile)?;
-    display::print(&profiles::explain(&p, arch, &profile.display().to_string()));
+    let name = profile.display().to_string();
+    let out = if json {
+        let mut s = serde_json::to_string_pretty(&profiles::explained(&p, host, &name)?)?;
+        s.push('\n');
+        s
+    } else {
+        profiles::explain(&p, host, &name)?
+    };
+    display::print(&out);
     Ok(ExitCode::SUCCESS)
 }

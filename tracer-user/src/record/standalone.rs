@@ -85,7 +85,13 @@ pub fn summary(session: &Session) -> Result<Summary, RecordError> {
         }
         if session.config().mode == Mode::Check {
             let refused = display::refused_names(session.arch(), &session.learned(i)?);
-            s.text.push_str(&report::check_summary(t.label(), &refused));
+            let host = session.targets().host();
+            s.text.push_str(&report::check_summary(
+                t.label(),
+                &refused,
+                host,
+                t.security(),
+            ));
             s.refusals += refused.len();
             continue;
         }
@@ -109,6 +115,8 @@ pub fn summary(session: &Session) -> Result<Summary, RecordError> {
             },
             is_container: t.is_container(),
             output: &output,
+            host: session.targets().host(),
+            security: t.security(),
         }));
     }
     s.text

@@ -80,13 +80,17 @@ impl Session {
         engine: Option<Engine>,
     ) -> Self {
         let show_seen = cfg.mode != Mode::Check;
+        let mut targets = Targets::new(arch, show_seen);
+        if let Some(k) = crate::privileges::running_kernel() {
+            targets.set_kernel(k);
+        }
         Self {
             cfg,
             arch,
             kernel,
             cgroups,
             engine,
-            targets: Targets::new(arch, show_seen),
+            targets,
             baseline: Learned::default(),
             baseline_source: None,
         }

@@ -25,7 +25,11 @@ mod tests_kernel;
 
 use crate::{
     kernel::{Cgroups, Kernel},
-    profile::{Learned, SyscallSet},
+    privileges::{KernelVersion, MIN_KERNEL},
+    profile::{
+        moby::{refusal_hint, ContainerSecurity, Host},
+        Learned, SyscallSet,
+    },
     syscalls::Arch,
     target::{cgroup, selector::Selector, TargetSpec},
 };
@@ -67,6 +71,8 @@ pub struct Target {
     last_new: Option<(String, SystemTime)>,
     /// First sightings reported by the kernel.
     events: u64,
+    /// A container's seccomp option and capabilities (`docker inspect`), for refusal hints.
+    security: Option<ContainerSecurity>,
 }
 
 impl Target {
@@ -89,6 +95,7 @@ impl Target {
             selected: false,
             last_new: None,
             events: 0,
+            security: None,
         }
     }
 
@@ -101,6 +108,12 @@ impl Target {
         }
         self.container_id = Some(id);
         self.path = Some(path);
+        self
+    }
+
+    /// The container's seccomp option and capabilities, as Docker reported them.
+    pub fn with_security(mut self, security: ContainerSecurity) -> Self {
+        self.security = Some(security);
         self
     }
 
@@ -143,6 +156,10 @@ impl Target {
     pub fn last_new(&self) -> Option<&(String, SystemTime)> {
         self.last_new.as_ref()
     }
+    /// The container's seccomp option and capabilities, when known.
+    pub fn security(&self) -> Option<&ContainerSecurity> {
+        self.security.as_ref()
+    }
     pub fn is_container(&self) -> bool {
         matches!(self.spec, TargetSpec::Container(_))
     }
@@ -171,6 +188,8 @@ pub fn label_of(spec: &TargetSpec) -> String {
 /// provisionally. Target indexes are stable (watch tags use them).
 pub struct Targets {
     arch: Arch,
+    /// The running kernel, for Docker's `minKernel` rules in refusal hints.
+    kernel: KernelVersion,
     list: Vec<Target>,
     by_cgroup: HashMap<u64, usize>,
     /// Cgroups adopted under a watched parent whose owner is not known yet, and since when.
@@ -192,6 +211,8 @@ impl Targets {
     pub fn new(arch: Arch, show_seen: bool) -> Self {
         Self {
             arch,
+            // No kernel older runs the tracer; the session sets the running one.
+            kernel: MIN_KERNEL,
             list: Vec::new(),
             by_cgroup: HashMap::new(),
             provisional: HashMap::new(),
@@ -200,6 +221,19 @@ impl Targets {
             notes: Vec::new(),
             folded_out: Vec::new(),
             map_full: 0,
+        }
+    }
+
+    /// The running kernel's version, for the refusal hints.
+    pub fn set_kernel(&mut self, kernel: KernelVersion) {
+        self.kernel = kernel;
+    }
+
+    /// The host the targets run on, as Docker's profile rules see it.
+    pub fn host(&self) -> Host {
+        Host {
+            arch: self.arch,
+            kernel: self.kernel,
         }
     }
 
@@ -521,6 +555,7 @@ impl Targets {
         let name = table.and_then(|a| a.name(ev.value));
         let shown = display::call_name(self.arch, ev.value, compat);
         let show_seen = self.show_seen;
+        let host = self.host();
         let t = &mut self.list[i];
         if seen {
             t.events += 1;
@@ -533,7 +568,7 @@ impl Targets {
         } else {
             t.shown_refused.insert(key).then(|| {
                 let hint = name
-                    .map(crate::profile::advice::refusal_hint)
+                    .map(|n| refusal_hint(n, host, t.security.as_ref()))
                     .unwrap_or_default();
                 format!("{}  REFUSED {shown}: {hint}", t.label)
             })

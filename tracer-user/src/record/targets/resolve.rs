@@ -37,7 +37,8 @@ pub async fn resolve(
                         None if wait => cgroup::container_path(&c.id, None, &info.cgroup_driver),
                         None => return Err(TargetError::NotRunning(c.name).into()),
                     };
-                    Ok(t.with_container(c.name, c.id, path, c.pid.is_some()))
+                    Ok(t.with_container(c.name, c.id, path, c.pid.is_some())
+                        .with_security(c.security))
                 }
                 None if wait => Ok(t),
                 None => Err(TargetError::NoContainer {

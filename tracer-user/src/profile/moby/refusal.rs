@@ -87,12 +87,14 @@ fn default_says(ctx: &Context, name: &str, would: bool) -> (Option<Verdict>, Str
     let text = match &v {
         None => format!("{allows} with this container's capabilities"),
         Some(Verdict::Capability { capabilities }) => {
-            let others: Vec<&str> = capabilities[1..].iter().map(|c| cap_add_name(c)).collect();
-            let others = match others.is_empty() {
-                true => String::new(),
-                false => format!("; or {}", others.join(", ")),
+            let mut names = capabilities.iter().map(|c| cap_add_name(c));
+            let first = names.next().unwrap_or_default();
+            let others: Vec<&str> = names.collect();
+            let others = if others.is_empty() {
+                String::new()
+            } else {
+                format!("; or {}", others.join(", "))
             };
-            let first = capabilities.first().map_or("", |c| cap_add_name(c));
             format!("{allows} with --cap-add {first} (least privilege{others})")
         }
         Some(Verdict::Never) => format!("{refuses} whatever the capabilities"),
@@ -120,9 +122,8 @@ pub fn refusal_hint(name: &str, host: Host, security: Option<&ContainerSecurity>
     match &sec.seccomp {
         SeccompInForce::Default => match default_says(&ctx, name, false) {
             (None, text) => format!(
-                "refused although {}: by another filter (a daemon-wide --seccomp-profile, or \
-                 the program's own); the learned profile allows it",
-                text
+                "refused although {text}: by another filter (a daemon-wide --seccomp-profile, or \
+                 the program's own); the learned profile allows it"
             ),
             (Some(_), text) => format!("{text}; or use the learned profile"),
         },

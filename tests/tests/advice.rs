@@ -3,7 +3,9 @@
 //! of a container that runs under a profile of its own (root, BPF and Docker). Fails (never
 //! skips) without them.
 
-use e2e::{busybox, cleanup, nr, preflight, tracer, tracer_bin, workdir};
+use std::time::Duration;
+
+use e2e::{busybox, cleanup, nr, preflight, tracer, tracer_bin, workdir, Recording};
 
 /// A Docker profile in `dir` allowing `names` with any arguments; its path.
 fn allowing(dir: &std::path::Path, names: &[&str]) -> String {
@@ -93,14 +95,9 @@ fn explain_json_gives_dockers_verdicts_least_privilege_first() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-#[test]
-fn a_refusal_under_the_containers_own_profile_says_so() {
-    preflight();
-    let name = "st-e2e-own-profile";
-    let _c = cleanup(&[name]);
-    let dir = workdir("advice-own-profile");
-    // Refuses getcpu, which Docker's default allows, and mbind, which it allows with
-    // CAP_SYS_NICE.
+/// Refuses getcpu, which Docker's default allows, and mbind, which it allows with
+/// CAP_SYS_NICE; its path in `dir`.
+fn own_profile(dir: &std::path::Path) -> std::path::PathBuf {
     let profile = dir.join("own.json");
     std::fs::write(
         &profile,
@@ -108,22 +105,61 @@ fn a_refusal_under_the_containers_own_profile_says_so() {
             { "names": ["getcpu", "mbind"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1 } ] }"#,
     )
     .expect("write the profile");
-    let script = format!(
+    profile
+}
+
+/// A loop that calls getcpu and mbind.
+fn refused_calls() -> String {
+    format!(
         "while true; do /probe direct {} >/dev/null; /probe direct {} >/dev/null; sleep 0.2; done",
         nr("getcpu"),
         nr("mbind")
-    );
+    )
+}
+
+const OWN_REFUSES_GETCPU: &str = "REFUSED getcpu: the container's own profile \
+    (--security-opt seccomp) refuses it; Docker's default would allow it with this container's \
+    capabilities";
+
+#[test]
+fn a_refusal_under_the_containers_own_profile_says_so() {
+    preflight();
+    let name = "st-e2e-own-profile";
+    let _c = cleanup(&[name]);
+    let dir = workdir("advice-own-profile");
+    let profile = own_profile(&dir);
+    let script = refused_calls();
     busybox(name, &script, Some(&profile));
     let out = tracer(&["check", name, "--duration", "3"], &[]);
     let text = String::from_utf8_lossy(&out.stdout);
     for needle in [
-        "REFUSED getcpu: the container's own profile (--security-opt seccomp) refuses it; \
-         Docker's default would allow it with this container's capabilities",
+        OWN_REFUSES_GETCPU,
         "REFUSED mbind: the container's own profile (--security-opt seccomp) refuses it; \
          Docker's default would allow it with --cap-add SYS_NICE",
         "    getcpu: the container's own profile (--security-opt seccomp) refuses it",
     ] {
         assert!(text.contains(needle), "{needle:?} missing: {text}");
     }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_container_created_while_recording_is_judged_by_its_own_profile() {
+    preflight();
+    let name = "st-e2e-own-profile-wait";
+    let _c = cleanup(&[name]);
+    let dir = workdir("advice-own-profile-wait");
+    let profile = own_profile(&dir);
+    let out = dir.join("learned.json");
+    let mut rec = Recording::start(&[name, "--wait", "-o", out.to_str().unwrap()], &dir);
+    busybox(name, &refused_calls(), Some(&profile));
+    rec.wait_for("REFUSED getcpu", Duration::from_secs(60));
+    rec.wait_for("REFUSED mbind", Duration::from_secs(30));
+    let text = rec.stop();
+    assert!(text.contains(OWN_REFUSES_GETCPU), "{text}");
+    assert!(
+        text.contains("    mbind: the container's own profile (--security-opt seccomp) refuses it; Docker's default would allow it with --cap-add SYS_NICE"),
+        "{text}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

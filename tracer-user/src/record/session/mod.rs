@@ -475,6 +475,7 @@ impl Session {
                         Some(Ok(ev)) if ev.action == "create" => {
                             let r = self.on_created(&ev.id, &ev.name, &ev.labels);
                             self.warn_on(r);
+                            self.learn_security(&ev.id).await;
                         }
                         Some(Ok(ev)) if ev.action == "destroy" => {
                             let r = self.targets.on_destroyed(&ev.id, self.kernel.as_mut());

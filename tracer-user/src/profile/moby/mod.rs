@@ -250,16 +250,18 @@ impl MobyProfile {
     }
 
     /// What the filter dockerd builds in `ctx` does with call `name`. An unconditional rule
-    /// decides (the first one kept, should two disagree); otherwise the conditional rules
-    /// whose action differs from the default one do.
+    /// decides alone: libseccomp (`db_rule_add`) drops a call's argument rules once it has an
+    /// unconditional one, whichever came first, and keeps the first unconditional one.
+    /// Otherwise the conditional rules whose action differs from the default one decide for
+    /// their argument values (runc leaves out the others, which only repeat the default).
     pub fn outcome(&self, name: &str, ctx: &Context) -> Outcome {
         let kept: Vec<&MobyRule> = self
             .rules
             .iter()
             .filter(|r| r.names.contains(name) && r.applies(ctx))
             .collect();
-        let refused = |r_action: Action, errno: Option<u32>| Outcome::Refused {
-            errno: (r_action == Action::Errno).then_some(errno.unwrap_or(self.default_errno)),
+        let refused = |action: Action, errno: Option<u32>| Outcome::Refused {
+            errno: (action == Action::Errno).then_some(errno.unwrap_or(self.default_errno)),
         };
         if let Some(r) = kept.iter().find(|r| r.args.is_empty()) {
             return if allows(r.action) {

@@ -241,6 +241,55 @@ fn a_permissive_profile_refuses_only_what_it_lists() {
 }
 
 #[test]
+fn an_unconditional_rule_decides_alone_as_in_libseccomp() {
+    // libseccomp drops the argument rule once the call has an unconditional one.
+    let p = MobyProfile::parse(
+        r#"{"defaultAction":"SCMP_ACT_ERRNO","syscalls":[
+            {"names":["socket"],"action":"SCMP_ACT_ALLOW","args":[{"index":0,"value":40,"op":"SCMP_CMP_NE"}]},
+            {"names":["read","socket"],"action":"SCMP_ACT_ALLOW"},
+            {"names":["mbind"],"action":"SCMP_ACT_ERRNO","errnoRet":38},
+            {"names":["mbind"],"action":"SCMP_ACT_ALLOW"}]}"#,
+    )
+    .unwrap();
+    let ctx = Context::docker_default(host(6, 8));
+    assert_eq!(p.outcome("socket", &ctx), Outcome::Allowed);
+    assert_eq!(
+        p.outcome("mbind", &ctx),
+        Outcome::Refused { errno: Some(38) }
+    );
+    // A permissive profile's conditional refusal: values it pins elsewhere are let through.
+    let p = MobyProfile::parse(
+        r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[
+            {"names":["socket"],"action":"SCMP_ACT_ERRNO",
+             "args":[{"index":0,"value":40,"op":"SCMP_CMP_EQ"}]}]}"#,
+    )
+    .unwrap();
+    let socket = p.outcome("socket", &ctx);
+    assert!(
+        matches!(socket, Outcome::RefusedWhen(ref r) if r.len() == 1),
+        "{socket:?}"
+    );
+    assert!(verdict::covered(
+        &socket,
+        Some(&only(arg_call::SOCKET, &[1, 10]))
+    ));
+    assert!(!verdict::covered(
+        &socket,
+        Some(&only(arg_call::SOCKET, &[1, 40]))
+    ));
+    assert!(!verdict::covered(&socket, None));
+    let sec = ContainerSecurity {
+        seccomp: SeccompInForce::Custom(Box::new(p)),
+        caps: CapSet::docker_default(),
+    };
+    let h = refusal_hint("socket", host(6, 8), Some(&sec));
+    assert!(
+        h.starts_with("the container's own profile (--security-opt seccomp) refuses it for some argument values"),
+        "{h}"
+    );
+}
+
+#[test]
 fn x86_64_count_of_calls_allowed_with_any_arguments() {
     // Issue 15 counts 304 on x86_64 (a kernel >= 4.8, no capability): the names of the
     // table today; `uretprobe`, which the default lists, is one more once the table has it.

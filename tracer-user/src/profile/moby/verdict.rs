@@ -81,16 +81,40 @@ fn implies(p: &Condition, d: &Condition) -> bool {
     d.iter().all(|dc| implies_cmp(p, dc))
 }
 
+/// Whether comparison `c` holds for argument value `v`.
+fn holds(c: &ArgCmp, v: u64) -> bool {
+    match c.op {
+        CmpOp::Ne => v != c.value,
+        CmpOp::Lt => v < c.value,
+        CmpOp::Le => v <= c.value,
+        CmpOp::Eq => v == c.value,
+        CmpOp::Ge => v >= c.value,
+        CmpOp::Gt => v > c.value,
+        CmpOp::MaskedEq => v & c.value == c.value_two,
+    }
+}
+
+/// Whether no argument that satisfies `p` satisfies `r`: `p` pins an argument to one value
+/// (`==`) for which one of `r`'s comparisons fails.
+fn excludes(p: &Condition, r: &Condition) -> bool {
+    p.iter().filter(|c| c.op == CmpOp::Eq).any(|pin| {
+        r.iter()
+            .any(|rc| rc.index == pin.index && !holds(rc, pin.value))
+    })
+}
+
 /// Whether `outcome` lets a call through as a profile allows it: with any arguments
 /// (`conditions` `None`), or only when one of `conditions` holds. Each of those must imply one
-/// of the outcome's conditions (one rule of the default's, not several together: enough for
-/// the values a recorded profile lists). A permissive profile's conditional refusals are not
-/// compared: they never come from Docker's default.
+/// of the outcome's allowing conditions (one rule, not several together: enough for the values
+/// a recorded profile lists), or exclude every one of its refusing conditions.
 pub fn covered(outcome: &Outcome, conditions: Option<&BTreeSet<Condition>>) -> bool {
     match (outcome, conditions) {
         (Outcome::Allowed, _) => true,
         (Outcome::AllowedWhen(rules), Some(cs)) => {
             !cs.is_empty() && cs.iter().all(|c| rules.iter().any(|r| implies(c, r)))
+        }
+        (Outcome::RefusedWhen(rules), Some(cs)) => {
+            !cs.is_empty() && cs.iter().all(|c| rules.iter().all(|r| excludes(c, r)))
         }
         _ => false,
     }

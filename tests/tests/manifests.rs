@@ -27,7 +27,7 @@ fn documents() -> Vec<Value> {
 }
 
 fn schema_file(kind: &str, api_version: &str) -> String {
-    let group = api_version.split('/').rev().skip(1).next();
+    let group = api_version.split('/').rev().nth(1);
     let version = api_version.rsplit('/').next().unwrap_or(api_version);
     match group {
         Some(g) => format!("{}-{}-{version}.json", kind.to_lowercase(), g),

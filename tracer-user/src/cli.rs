@@ -45,9 +45,18 @@ pub enum Command {
     },
     /// What one profile allows that the other does not.
     Diff { a: PathBuf, b: PathBuf },
-    /// A profile against Docker's default: what it allows beyond it, why the default refuses
-    /// those, and the capability that would allow them instead.
-    Explain { profile: PathBuf },
+    /// A profile against Docker's default (moby's default.json, evaluated as dockerd does):
+    /// each call it allows beyond it, and whether a capability (least privilege first) would
+    /// make the default allow it, none would, or the default allows fewer argument values.
+    Explain {
+        profile: PathBuf,
+        /// Write the verdicts as JSON (`beyond_default`: name, verdict, capabilities).
+        #[arg(long)]
+        json: bool,
+        /// Evaluate Docker's `minKernel` rules for this kernel instead of the running one.
+        #[arg(long, value_name = "MAJOR.MINOR", value_parser = kernel_version)]
+        kernel: Option<crate::privileges::KernelVersion>,
+    },
     /// Record containers all day, across their restarts and the daemon's own; control it with
     /// add, remove, status and export.
     Daemon {
@@ -290,6 +299,11 @@ impl RecordArgs {
 
 /// The longest `--duration` or `--checkpoint` taken: ten years.
 pub const MAX_SECS: u64 = 10 * 366 * 86_400;
+
+/// A kernel version for `explain --kernel`: `6.8` (or a whole release, `6.8.0-45-generic`).
+fn kernel_version(s: &str) -> Result<crate::privileges::KernelVersion, String> {
+    crate::privileges::parse_release(s).ok_or_else(|| format!("`{s}` is not MAJOR.MINOR (6.8)"))
+}
 
 /// A number of seconds, 1 to [`MAX_SECS`].
 fn seconds(s: &str) -> Result<u64, String> {

@@ -20,7 +20,11 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             format,
         } => profiles::merge(&paths, &output, format),
         Command::Diff { a, b } => profiles::diff(&a, &b),
-        Command::Explain { profile } => profiles::explain(&profile),
+        Command::Explain {
+            profile,
+            json,
+            kernel,
+        } => profiles::explain(&profile, json, kernel),
         Command::Daemon {
             state_dir,
             socket,

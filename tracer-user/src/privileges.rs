@@ -71,6 +71,11 @@ pub fn kernel_supported(release: &str) -> bool {
     parse_release(release).is_none_or(|v| v >= MIN_KERNEL)
 }
 
+/// The running kernel's version, if its release parses.
+pub fn running_kernel() -> Option<KernelVersion> {
+    kernel_release().as_deref().and_then(parse_release)
+}
+
 /// The running kernel's release, as `uname -r` prints it.
 fn kernel_release() -> Option<String> {
     // SAFETY: utsname is plain data (arrays of c_char); all zeroes is a valid value.

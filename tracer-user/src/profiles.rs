@@ -1,8 +1,7 @@
 //! `merge`, `diff` and `explain`: reading profile files of any format and reporting on them.
-//! The logic is in `profile::formats` and `profile::advice`; this file does the file I/O.
+//! The logic is in `profile::formats` and `profile::moby`; this file does the file I/O.
 
 use std::{
-    collections::BTreeSet,
     fs::{File, FileType, OpenOptions},
     io::Read,
     os::unix::fs::{FileTypeExt, OpenOptionsExt},
@@ -13,9 +12,12 @@ use thiserror::Error;
 
 use crate::{
     profile::{
-        advice::{docker_default, docker_default_allows, docker_default_covers},
         args::describe,
         formats::{self, escape, Format, FormatWarning, Parsed, Profile},
+        moby::{
+            beyond_default, cap_add_name, BeyondDefault, Context, Host, MobyError, MobyProfile,
+            Verdict,
+        },
         why::{why_path, WhyFile, MAX_WHY_BYTES},
     },
     record::display,
@@ -221,56 +223,108 @@ pub fn diff(a: &Profile, b: &Profile, a_name: &str, b_name: &str) -> String {
     out
 }
 
-/// A profile against Docker's default: what it allows beyond it, why the default refuses
-/// those and the capability that would allow them, its argument rules, counts, and what was
-/// refused while recording. Every string printed is [`escape`]d.
-pub fn explain(p: &Profile, arch: Arch, name: &str) -> String {
-    explain_with(p, arch, name, None)
+/// A profile against Docker's default, as `explain` reports it (`--json` writes this).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Explained {
+    pub profile: String,
+    pub arch: &'static str,
+    /// `MAJOR.MINOR`, what `minKernel` rules were evaluated against.
+    pub kernel: String,
+    /// Calls the profile allows (with any arguments or some).
+    pub allowed: usize,
+    /// Calls of the architecture's table Docker's default allows with any arguments, for a
+    /// container with Docker's default capabilities.
+    pub default_allows: usize,
+    /// What the profile allows beyond Docker's default, by name.
+    pub beyond_default: Vec<BeyondDefault>,
+    /// Calls Docker's default allows that the profile refuses.
+    pub narrower_than_default: usize,
+    pub refused_while_recording: Vec<String>,
+    pub complain: bool,
 }
 
-/// [`explain`], and with `why` (the profile's `<stem>.why.json`), which program made each
-/// call beyond Docker's default first, and when.
-pub fn explain_with(p: &Profile, arch: Arch, name: &str, why: Option<&WhyFile>) -> String {
-    let name = escape(name);
-    let default = docker_default_allows(arch);
+/// A profile against Docker's default for a container with the default capabilities on
+/// `host`: what it allows beyond it and the verdict on each, counts, and what was refused
+/// while recording. Every string from the file is [`escape`]d.
+pub fn explained(p: &Profile, host: Host, name: &str) -> Result<Explained, MobyError> {
+    let default = MobyProfile::docker_default()?;
+    let ctx = Context::docker_default(host);
+    let allows = default.allowed_names(host.arch, &ctx);
+    let beyond = beyond_default(p, default, &ctx)
+        .into_iter()
+        .map(|b| BeyondDefault {
+            name: escape(&b.name).into_owned(),
+            ..b
+        })
+        .collect();
+    Ok(Explained {
+        profile: escape(name).into_owned(),
+        arch: formats::arch_name(host.arch),
+        kernel: host.kernel.to_string(),
+        allowed: p.allowed.len(),
+        default_allows: allows.len(),
+        beyond_default: beyond,
+        narrower_than_default: allows.iter().filter(|n| !p.allowed.contains(**n)).count(),
+        refused_while_recording: p.refused.iter().map(|n| escape(n).into_owned()).collect(),
+        complain: p.complain,
+    })
+}
+
+/// One call beyond Docker's default, in words (`rule` is its argument rule, if any; `first`
+/// who made it first).
+fn beyond_line(b: &BeyondDefault, rule: &str, first: &str) -> String {
+    let why = match &b.verdict {
+        Verdict::Capability { capabilities } => {
+            let names: Vec<&str> = capabilities.iter().map(|c| cap_add_name(c)).collect();
+            match names.as_slice() {
+                [one] => format!("Docker's default allows it with --cap-add {one}"),
+                [first, rest @ ..] => format!(
+                    "Docker's default allows it with --cap-add {first} (least privilege), or {}",
+                    rest.join(", ")
+                ),
+                [] => String::new(),
+            }
+        }
+        Verdict::Never => "no capability makes Docker's default allow it".into(),
+        Verdict::Arguments => {
+            "Docker's default allows only some argument values of it, fewer than here".into()
+        }
+    };
+    format!("  {}{rule}: {why}{first}\n", b.name)
+}
+
+/// [`explained`] in words; with `why` (the profile's `<stem>.why.json`), which program made
+/// each call beyond Docker's default first, and when.
+pub fn explain(
+    p: &Profile,
+    host: Host,
+    name: &str,
+    why: Option<&WhyFile>,
+) -> Result<String, MobyError> {
+    let e = explained(p, host, name)?;
     let mut out = format!(
-        "{name}: {} syscalls allowed; Docker's default allows {} unconditionally on {}\n",
-        p.allowed.len(),
-        default.len(),
-        formats::arch_name(arch)
+        "{}: {} syscalls allowed; Docker's default allows {} with any arguments on {} \
+         (Linux {}, default capabilities)\n",
+        e.profile, e.allowed, e.default_allows, e.arch, e.kernel
     );
     if p.permissive {
         out.push_str("this profile allows every call not listed (defaultAction SCMP_ACT_ALLOW)\n");
     }
-    let no_conditions = Default::default();
-    let beyond: Vec<&String> = p
-        .allowed
-        .iter()
-        .filter(|n| !docker_default_covers(n, p.conditions.get(*n).unwrap_or(&no_conditions)))
-        .collect();
-    if beyond.is_empty() {
+    if e.beyond_default.is_empty() {
         out.push_str("everything it allows, Docker's default allows too\n");
     } else {
-        out.push_str("allowed here, refused by Docker's default:\n");
-        for n in beyond {
-            let Some(adv) = docker_default(n) else {
-                continue;
-            };
-            let fix = match adv.capability {
-                Some(cap) => format!("Docker's default allows it with --cap-add {cap}"),
-                None => "no capability makes Docker's default allow it".into(),
-            };
-            let rule = match p.conditions.get(n) {
-                Some(c) => format!(" (only {})", describe(n, c)),
-                None => String::new(),
-            };
-            let first = why.map(|w| format!("; {}", w.describe(n, true)));
-            let first = first.unwrap_or_default();
-            out.push_str(&format!(
-                "  {}{rule}: {}; {fix}{first}\n",
-                escape(n),
-                adv.reason
-            ));
+        out.push_str("allowed here, not by Docker's default:\n");
+        for b in &e.beyond_default {
+            // Names that needed escaping are no syscall's: they have no rule to show.
+            let rule = p
+                .conditions
+                .get(b.name.as_str())
+                .map(|c| format!(" (only {})", describe(&b.name, c)))
+                .unwrap_or_default();
+            let first = why
+                .map(|w| format!("; {}", w.describe(&b.name, true)))
+                .unwrap_or_default();
+            out.push_str(&beyond_line(b, &rule, &first));
         }
     }
     if !p.conditions.is_empty() {
@@ -279,23 +333,18 @@ pub fn explain_with(p: &Profile, arch: Arch, name: &str, why: Option<&WhyFile>) 
             out.push_str(&format!("  {}: {}\n", escape(n), describe(n, c)));
         }
     }
-    let narrower: BTreeSet<&str> = default
-        .iter()
-        .copied()
-        .filter(|n| !p.allowed.contains(*n))
-        .collect();
     out.push_str(&format!(
         "refused here, allowed by Docker's default: {} syscalls\n",
-        narrower.len()
+        e.narrower_than_default
     ));
     out.push_str(&format!(
         "refused while recording (and allowed here): {}\n",
-        list(&p.refused)
+        list(&e.refused_while_recording)
     ));
     if p.complain {
         out.push_str("complain mode: calls not allowed are logged (SCMP_ACT_LOG), not refused\n");
     }
-    out
+    Ok(out)
 }
 
 /// The provenance side file next to the profile at `profile`, if there is one that can be
@@ -342,22 +391,52 @@ mod tests {
         assert!(diff(&p(&["read"]), &p(&["read"]), "a", "b").contains("the same 1"));
     }
 
+    /// x86_64 on Linux 6.8.
+    fn host() -> Host {
+        Host {
+            arch: Arch::X86_64,
+            kernel: crate::privileges::KernelVersion { major: 6, minor: 8 },
+        }
+    }
+
     #[test]
     fn explain_names_the_capability() {
-        let mut prof = p(&["read", "mbind", "keyctl"]);
+        let mut prof = p(&["read", "mbind", "keyctl", "bpf", "ptrace"]);
         prof.refused.insert("mbind".into());
-        let e = explain(&prof, Arch::X86_64, "db.json");
-        assert!(e.contains("mbind: modifies kernel memory and NUMA settings; Docker's default allows it with --cap-add SYS_NICE"), "{e}");
+        let e = explain(&prof, host(), "db.json", None).unwrap();
         assert!(
-            e.contains("keyctl: the kernel keyring is not namespaced; no capability"),
+            e.contains("  mbind: Docker's default allows it with --cap-add SYS_NICE\n"),
             "{e}"
         );
+        assert!(e.contains("  bpf: Docker's default allows it with --cap-add BPF (least privilege), or SYS_ADMIN\n"), "{e}");
+        assert!(
+            e.contains("  keyctl: no capability makes Docker's default allow it\n"),
+            "{e}"
+        );
+        assert!(!e.contains("ptrace"), "allowed from Linux 4.8: {e}");
         assert!(
             e.contains("refused while recording (and allowed here): mbind"),
             "{e}"
         );
-        let n = docker_default_allows(Arch::X86_64).len();
-        assert!(n > 250 && n < 400, "{n}");
+        let n = explained(&prof, host(), "db.json").unwrap().default_allows;
+        assert!(e.starts_with(&format!("db.json: 5 syscalls allowed; Docker's default allows {n} with any arguments on x86_64 (Linux 6.8, default capabilities)\n")), "{e}");
+    }
+
+    #[test]
+    fn explain_json_has_the_verdicts() {
+        let prof = p(&["read", "mbind", "move_pages", "socket"]);
+        let v = serde_json::to_value(explained(&prof, host(), "db.json").unwrap()).unwrap();
+        assert_eq!(
+            v["beyond_default"],
+            serde_json::json!([
+                {"name": "mbind", "verdict": "capability", "capabilities": ["CAP_SYS_NICE"]},
+                {"name": "move_pages", "verdict": "never"},
+                {"name": "socket", "verdict": "arguments"}
+            ])
+        );
+        assert_eq!(v["allowed"], 4);
+        assert_eq!(v["arch"], "x86_64");
+        assert_eq!(v["kernel"], "6.8");
     }
 
     fn with_rule(names: &[&str], call: &str, value: u64) -> Profile {
@@ -393,10 +472,16 @@ mod tests {
             d,
             "only a\\u{7}.json allows (2): \\u{1b}[2J, \\u{9b}31m\nonly b.json allows (0): (none)\n"
         );
-        let e = explain(&a, Arch::X86_64, "\u{1b}]0;x\u{7}");
+        let e = explain(&a, host(), "\u{1b}]0;x\u{7}", None).unwrap();
         assert!(!e.contains(['\u{1b}', '\u{9b}', '\u{7}']), "{e:?}");
         assert!(e.starts_with("\\u{1b}]0;x\\u{7}: 3 syscalls"), "{e}");
-        assert!(e.lines().next().unwrap().ends_with(" on x86_64"), "{e}");
+        assert!(
+            e.lines()
+                .next()
+                .unwrap()
+                .ends_with(" on x86_64 (Linux 6.8, default capabilities)"),
+            "{e}"
+        );
         assert!(
             e.contains("refused while recording (and allowed here): \\u{9b}31m\n"),
             "{e}"
@@ -411,7 +496,7 @@ mod tests {
                 "pid": 9, "first_seen": "2026-11-27T09:41:07Z", "refused": true}}}"#,
         )
         .unwrap();
-        let e = explain_with(&prof, Arch::X86_64, "db.json", Some(&why));
+        let e = explain(&prof, host(), "db.json", Some(&why)).unwrap();
         assert!(
             e.contains("--cap-add SYS_NICE; first by numa-probe at 2026-11-27 09:41:07 UTC (pid 9, refused)\n"),
             "{e}"
@@ -423,11 +508,9 @@ mod tests {
             "{e}"
         );
         // Without the side file, as before.
-        assert_eq!(
-            explain_with(&prof, Arch::X86_64, "db.json", None),
-            explain(&prof, Arch::X86_64, "db.json")
-        );
-        assert!(!explain(&prof, Arch::X86_64, "db.json").contains("first"));
+        assert!(!explain(&prof, host(), "db.json", None)
+            .unwrap()
+            .contains("first"));
     }
 
     #[test]
@@ -524,7 +607,7 @@ mod tests {
     #[test]
     fn explain_knows_dockers_argument_rules() {
         // clone without namespace flags is within Docker's default; with one it is not.
-        let e = explain(&with_rule(&["clone"], "clone", 0), Arch::X86_64, "x");
+        let e = explain(&with_rule(&["clone"], "clone", 0), host(), "x", None).unwrap();
         assert!(
             e.contains("everything it allows, Docker's default allows too"),
             "{e}"
@@ -532,11 +615,23 @@ mod tests {
         assert!(e.contains("  clone: no namespace flag"), "{e}");
         let e = explain(
             &with_rule(&["unshare"], "unshare", 0x0400_0000),
-            Arch::X86_64,
+            host(),
             "x",
-        );
+            None,
+        )
+        .unwrap();
         assert!(
-            e.contains("  unshare (only CLONE_NEWUTS): creates or joins namespaces; Docker's default allows it with --cap-add SYS_ADMIN"),
+            e.contains("  unshare (only CLONE_NEWUTS): Docker's default allows it with --cap-add SYS_ADMIN\n"),
+            "{e}"
+        );
+        let e = explain(&with_rule(&["socket"], "socket", 40), host(), "x", None).unwrap();
+        assert!(
+            e.contains("  socket (only AF_VSOCK): Docker's default allows only some argument values of it, fewer than here\n"),
+            "{e}"
+        );
+        let e = explain(&with_rule(&["socket"], "socket", 1), host(), "x", None).unwrap();
+        assert!(
+            e.contains("everything it allows, Docker's default allows too"),
             "{e}"
         );
     }

@@ -5,8 +5,8 @@ use std::{fmt::Write as _, path::Path, time::SystemTime};
 use crate::{
     bpf::Counters,
     profile::{
-        advice::refusal_hint,
         args::describe,
+        moby::{refusal_hint, ContainerSecurity, Host},
         why::{notable, WhyFile},
         Composition,
     },
@@ -48,6 +48,10 @@ pub struct TargetReport<'a> {
     pub output: &'a Path,
     /// The first sightings, written next to the profile.
     pub why: Option<&'a WhyFile>,
+    /// Where it ran, and the container's seccomp option and capabilities: what the refusal
+    /// hints are decided from.
+    pub host: Host,
+    pub security: Option<&'a ContainerSecurity>,
 }
 
 /// Which program made each of `names` first, and when: a heading and a line per call.
@@ -105,10 +109,14 @@ pub fn target_summary(r: &TargetReport) -> String {
         };
         let _ = writeln!(out, "  refused by the current profile ({verdict}):");
         for name in r.refused {
-            let _ = writeln!(out, "    {name}: {}", refusal_hint(name));
+            let _ = writeln!(
+                out,
+                "    {name}: {}",
+                refusal_hint(name, r.host, r.security)
+            );
         }
     }
-    first_sightings(&mut out, &notable(c, r.refused), r.why);
+    first_sightings(&mut out, &notable(c, r.refused, r.host), r.why);
     match r.startup {
         Startup::Observed { restarts } => {
             let _ = writeln!(
@@ -187,8 +195,15 @@ pub fn target_summary(r: &TargetReport) -> String {
     out
 }
 
-/// `check`'s part for one target: what its current profile refused.
-pub fn check_summary(label: &str, refused: &[&str], why: Option<&WhyFile>) -> String {
+/// `check`'s part for one target: what its current profile refused, and why (`host` and
+/// `security` as in [`TargetReport`]), and who made each refused call first (`why`).
+pub fn check_summary(
+    label: &str,
+    refused: &[&str],
+    host: Host,
+    security: Option<&ContainerSecurity>,
+    why: Option<&WhyFile>,
+) -> String {
     if refused.is_empty() {
         return format!("{label}: nothing refused\n");
     }
@@ -197,7 +212,7 @@ pub fn check_summary(label: &str, refused: &[&str], why: Option<&WhyFile>) -> St
         refused.len()
     );
     for name in refused {
-        let _ = writeln!(out, "    {name}: {}", refusal_hint(name));
+        let _ = writeln!(out, "    {name}: {}", refusal_hint(name, host, security));
     }
     first_sightings(&mut out, refused, why);
     out
@@ -256,6 +271,8 @@ mod tests {
             is_container: true,
             output: Path::new("db.json"),
             why: None,
+            host: host(),
+            security: None,
         };
         let s = target_summary(&r);
         assert!(s.starts_with("db: 2 syscalls allowed -> db.json"));
@@ -300,6 +317,8 @@ mod tests {
             is_container: true,
             output: Path::new("db.json"),
             why: Some(&file),
+            host: host(),
+            security: None,
         };
         let s = target_summary(&r);
         assert!(
@@ -311,9 +330,38 @@ mod tests {
             "{s}"
         );
         assert!(!s.contains("read: first"), "{s}");
-        let s = check_summary("db", &["mbind"], Some(&file));
+        let s = check_summary("db", &["mbind"], host(), None, Some(&file));
         assert!(
             s.contains("    mbind: first by numa-probe at 09:41:07 UTC"),
+            "{s}"
+        );
+    }
+
+    fn host() -> Host {
+        Host {
+            arch: crate::syscalls::Arch::X86_64,
+            kernel: crate::privileges::KernelVersion { major: 6, minor: 8 },
+        }
+    }
+
+    #[test]
+    fn refusals_under_the_containers_own_profile_say_so() {
+        let own = ContainerSecurity::from_host_config(
+            &[r#"seccomp={"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["getpid"],"action":"SCMP_ACT_ERRNO"}]}"#.into()],
+            &[],
+            &[],
+            false,
+        );
+        let s = check_summary("web", &["getpid"], host(), Some(&own), None);
+        assert!(
+            s.contains("    getpid: the container's own profile (--security-opt seccomp) refuses it; Docker's default would allow it"),
+            "{s}"
+        );
+        let s = check_summary("web", &["move_pages"], host(), None, None);
+        assert!(
+            s.contains(
+                "    move_pages: Docker's default profile refuses it whatever the capabilities"
+            ),
             "{s}"
         );
     }

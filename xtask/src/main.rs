@@ -1,6 +1,6 @@
-//! Project tasks: `cargo xtask setup | images | demo | test | lint | syscall-tables`. Setup
-//! installs what is missing (idempotent); `demo` and `test` run it first, so each works on a
-//! fresh machine.
+//! Project tasks: `cargo xtask setup | images | demo | test | lint | syscall-tables |
+//! refresh-default-profile`. Setup installs what is missing (idempotent); `demo` and `test` run
+//! it first, so each works on a fresh machine.
 
 use std::{
     path::{Path, PathBuf},
@@ -38,6 +38,40 @@ enum Task {
     /// Regenerate tracer-user/src/syscalls/{x86_64,aarch64,i386}.rs from libseccomp's
     /// src/syscalls.csv (e.g. tracer-user/tests/reference/libseccomp/syscalls.csv).
     SyscallTables { csv: PathBuf },
+    /// Replace the vendored copy of Docker's default seccomp profile
+    /// (tracer-user/data/moby-default-seccomp.json) with the file at PATH: moby/profiles'
+    /// seccomp/default.json, downloaded beforehand (this task does no network access).
+    RefreshDefaultProfile {
+        /// The new default.json.
+        path: PathBuf,
+    },
+}
+
+/// Where the embedded default profile lives, from the workspace root.
+const DEFAULT_PROFILE: &str = "tracer-user/data/moby-default-seccomp.json";
+
+/// Checks that `path` holds a Docker seccomp profile and replaces the vendored one with it.
+fn refresh_default_profile(path: &Path) -> Result<()> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let doc: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))?;
+    let rules = doc["syscalls"].as_array().map_or(0, Vec::len);
+    if !doc["defaultAction"].is_string() || rules == 0 {
+        bail!(
+            "{} is not a Docker seccomp profile (no defaultAction or no syscalls)",
+            path.display()
+        );
+    }
+    let dest = root().join(DEFAULT_PROFILE);
+    let tmp = dest.with_extension("json.new");
+    std::fs::write(&tmp, &text).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, &dest).with_context(|| format!("replacing {}", dest.display()))?;
+    println!(
+        "{DEFAULT_PROFILE}: replaced ({rules} rules); update the version in \
+         tracer-user/data/README.md and run `cargo test -p tracer-user --lib moby`"
+    );
+    Ok(())
 }
 
 fn root() -> PathBuf {
@@ -116,6 +150,7 @@ fn main() -> Result<()> {
             script("bench.sh")
         }
         Task::SyscallTables { csv } => syscall_tables::generate(&root(), &csv),
+        Task::RefreshDefaultProfile { path } => refresh_default_profile(&path),
         Task::Lint => {
             run(cargo().args(["fmt", "--all", "--check"]))?;
             run(cargo().args([

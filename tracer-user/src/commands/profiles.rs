@@ -5,7 +5,11 @@ use std::{path::Path, process::ExitCode};
 use anyhow::bail;
 
 use crate::{
-    profile::formats::{self, escape, Format, Parsed},
+    privileges::{self, KernelVersion},
+    profile::{
+        formats::{self, escape, Format, Parsed},
+        moby::Host,
+    },
     profiles,
     record::{
         display,
@@ -77,14 +81,30 @@ pub fn diff(a: &Path, b: &Path) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `explain`: a profile against Docker's default, on the architecture the profile is for.
-pub fn explain(profile: &Path) -> anyhow::Result<ExitCode> {
+/// `explain`: a profile against Docker's default, on the architecture the profile is for and
+/// this host's kernel (or `kernel`), in words or as JSON.
+pub fn explain(
+    profile: &Path,
+    json: bool,
+    kernel: Option<KernelVersion>,
+) -> anyhow::Result<ExitCode> {
     let parsed = profiles::load_parsed(profile)?;
     let arch = arch_of(&[profile.to_path_buf()], std::slice::from_ref(&parsed))?;
+    let kernel = kernel
+        .or_else(privileges::running_kernel)
+        .ok_or_else(|| anyhow::anyhow!("cannot tell the kernel's version: give --kernel"))?;
+    let host = Host { arch, kernel };
     let p = parsed.profile;
-    let why = profiles::load_why(profile);
     let name = profile.display().to_string();
-    display::print(&profiles::explain_with(&p, arch, &name, why.as_ref()));
+    let out = if json {
+        let mut s = serde_json::to_string_pretty(&profiles::explained(&p, host, &name)?)?;
+        s.push('\n');
+        s
+    } else {
+        let why = profiles::load_why(profile);
+        profiles::explain(&p, host, &name, why.as_ref())?
+    };
+    display::print(&out);
     Ok(ExitCode::SUCCESS)
 }
 

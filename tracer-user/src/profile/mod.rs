@@ -1,10 +1,10 @@
 //! Pure: from what the kernel recorded for a target to the syscalls a profile allows, and the
 //! documents for each platform. Nothing here does I/O.
 
-pub mod advice;
 pub mod args;
 pub mod docs;
 pub mod formats;
+pub mod moby;
 mod set;
 pub mod why;
 

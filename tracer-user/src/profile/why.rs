@@ -10,7 +10,10 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::{advice::docker_default_covers, Composition};
+use super::{
+    moby::{covered, Context, Host, MobyProfile},
+    Composition,
+};
 pub use file::{why_path, FileEntry, Timestamp, WhyFile, WhyFileError, MAX_WHY_BYTES, WHY_VERSION};
 
 /// What is shown for a call with no sighting.
@@ -156,14 +159,18 @@ impl ClockOffset {
 }
 
 /// The calls a user decides on, in the summary: each allowed call Docker's default profile
-/// does not allow as the profile uses it, then each refused one not listed already.
-pub fn notable(c: &Composition, refused: &[&'static str]) -> Vec<&'static str> {
-    let none = Default::default();
+/// (default capabilities, on `host`) does not allow as the profile uses it, then each refused
+/// one not listed already.
+pub fn notable(c: &Composition, refused: &[&'static str], host: Host) -> Vec<&'static str> {
+    // The embedded profile parses (a unit test says so); if it ever did not, every call is
+    // worth a line.
+    let default = MobyProfile::docker_default().ok();
+    let ctx = Context::docker_default(host);
     let mut out: Vec<&'static str> = c
         .allowed
         .iter()
         .copied()
-        .filter(|n| !docker_default_covers(n, c.conditions.get(n).unwrap_or(&none)))
+        .filter(|n| default.is_none_or(|d| !covered(&d.outcome(n, &ctx), c.conditions.get(n))))
         .collect();
     for r in refused {
         if !out.contains(r) {
@@ -287,7 +294,14 @@ mod tests {
             .collect(),
         );
         assert_eq!(
-            notable(&c, &["mbind", "clone3"]),
+            notable(
+                &c,
+                &["mbind", "clone3"],
+                Host {
+                    arch: crate::syscalls::Arch::X86_64,
+                    kernel: crate::privileges::KernelVersion { major: 6, minor: 1 }
+                }
+            ),
             ["keyctl", "mbind", "clone3"]
         );
     }

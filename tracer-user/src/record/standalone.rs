@@ -86,8 +86,14 @@ pub fn summary(session: &Session) -> Result<Summary, RecordError> {
         if session.config().mode == Mode::Check {
             let refused = display::refused_names(session.arch(), &session.learned(i)?);
             let why = session.why_file(i, None);
-            s.text
-                .push_str(&report::check_summary(t.label(), &refused, Some(&why)));
+            let host = session.targets().host();
+            s.text.push_str(&report::check_summary(
+                t.label(),
+                &refused,
+                host,
+                t.security(),
+                Some(&why),
+            ));
             s.refusals += refused.len();
             continue;
         }
@@ -113,6 +119,8 @@ pub fn summary(session: &Session) -> Result<Summary, RecordError> {
             is_container: t.is_container(),
             output: &output,
             why: Some(&why),
+            host: session.targets().host(),
+            security: t.security(),
         }));
     }
     s.text

@@ -16,6 +16,7 @@ use bollard::{
 use futures_util::{Stream, StreamExt};
 
 use super::TargetError;
+use crate::profile::moby::ContainerSecurity;
 
 /// A container as the tracer needs it.
 #[derive(Clone, Debug)]
@@ -25,6 +26,8 @@ pub struct Container {
     pub name: String,
     /// Main process, when running.
     pub pid: Option<u32>,
+    /// Its seccomp option and capabilities (what decides which calls are refused).
+    pub security: ContainerSecurity,
 }
 
 /// A lifecycle event of some container.
@@ -129,6 +132,13 @@ impl DockerClient {
                     (Some(true), Some(p)) if p > 0 => u32::try_from(p).ok(),
                     _ => None,
                 };
+                let hc = c.host_config.unwrap_or_default();
+                let security = ContainerSecurity::from_host_config(
+                    &hc.security_opt.unwrap_or_default(),
+                    &hc.cap_add.unwrap_or_default(),
+                    &hc.cap_drop.unwrap_or_default(),
+                    hc.privileged.unwrap_or_default(),
+                );
                 Ok(Some(Container {
                     id: c.id.unwrap_or_default(),
                     name: c
@@ -137,6 +147,7 @@ impl DockerClient {
                         .trim_start_matches('/')
                         .to_string(),
                     pid,
+                    security,
                 }))
             }
             Err(e) if is_not_found(&e) => Ok(None),

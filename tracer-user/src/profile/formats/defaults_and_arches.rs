@@ -107,11 +107,15 @@ fn explain_says_what_a_permissive_profile_is() {
         permissive: true,
         ..profile(&["read"], &[])
     };
-    let e = crate::profiles::explain(&p, Arch::X86_64, "allow.json");
+    let host = crate::profile::moby::Host {
+        arch: Arch::X86_64,
+        kernel: crate::privileges::KernelVersion { major: 6, minor: 1 },
+    };
+    let e = crate::profiles::explain(&p, host, "allow.json", None).unwrap();
     assert!(
         e.contains("this profile allows every call not listed"),
         "{e}"
     );
-    let e = crate::profiles::explain(&profile(&["read"], &[]), Arch::X86_64, "x");
+    let e = crate::profiles::explain(&profile(&["read"], &[]), host, "x", None).unwrap();
     assert!(!e.contains("not listed"), "{e}");
 }

@@ -28,6 +28,19 @@ impl Session {
         r
     }
 
+    /// Asks Docker for the seccomp option and capabilities of container `id` when a target
+    /// follows it: its refusal hints are decided from them.
+    pub(super) async fn learn_security(&mut self, id: &str) {
+        let Some(e) = self.engine.as_ref().filter(|_| self.targets.follows(id)) else {
+            return;
+        };
+        match e.client.find(id).await {
+            Ok(Some(c)) => self.targets.set_security(id, &c.security),
+            Ok(None) => {}
+            Err(err) => display::warn(&format!("asking Docker about container {id}: {err}")),
+        }
+    }
+
     /// Asks the engine whose the provisional cgroups are, and follows those of targets (or
     /// of containers a selector takes in) as if their creation had just been announced.
     pub(super) async fn claim_provisional(&mut self) -> Result<(), RecordError> {
@@ -50,6 +63,7 @@ impl Session {
         for (id, name, labels) in containers {
             if names.iter().any(|(_, leaf)| leaf.contains(id.as_str())) {
                 self.on_created(&id, &name, &labels)?;
+                self.learn_security(&id).await;
             }
         }
         Ok(())
@@ -75,6 +89,7 @@ impl Session {
         for (id, name, labels) in containers {
             let r = self.on_created(&id, &name, &labels);
             self.warn_on(r);
+            self.learn_security(&id).await;
         }
     }
 

@@ -82,13 +82,17 @@ impl Session {
         engine: Option<Engine>,
     ) -> Self {
         let show_seen = cfg.mode != Mode::Check;
+        let mut targets = Targets::new(arch, show_seen);
+        if let Some(k) = crate::privileges::running_kernel() {
+            targets.set_kernel(k);
+        }
         Self {
             cfg,
             arch,
             kernel,
             cgroups,
             engine,
-            targets: Targets::new(arch, show_seen),
+            targets,
             baseline: Learned::default(),
             baseline_source: None,
         }
@@ -491,6 +495,7 @@ impl Session {
                         Some(Ok(ev)) if ev.action == "create" => {
                             let r = self.on_created(&ev.id, &ev.name, &ev.labels);
                             self.warn_on(r);
+                            self.learn_security(&ev.id).await;
                         }
                         Some(Ok(ev)) if ev.action == "destroy" => {
                             let r = self.targets.on_destroyed(&ev.id, self.kernel.as_mut());

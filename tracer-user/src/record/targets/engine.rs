@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use super::{Target, Targets};
 use crate::{
     kernel::{Cgroups, Kernel},
+    profile::moby::ContainerSecurity,
     record::RecordError,
     target::{cgroup, engine::Layout, TargetSpec},
 };
@@ -81,6 +82,22 @@ impl Targets {
             }
         }
         Ok(())
+    }
+
+    /// Whether an active target follows container `id`.
+    pub fn follows(&self, id: &str) -> bool {
+        self.list
+            .iter()
+            .any(|t| t.active && t.container_id.as_deref() == Some(id))
+    }
+
+    /// Container `id`'s seccomp option and capabilities, for the targets that follow it.
+    pub fn set_security(&mut self, id: &str, security: &ContainerSecurity) {
+        for t in &mut self.list {
+            if t.active && t.container_id.as_deref() == Some(id) {
+                t.security = Some(security.clone());
+            }
+        }
     }
 
     /// Container `id` was destroyed: its instances are folded and its path no longer watched;

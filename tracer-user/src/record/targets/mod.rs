@@ -28,7 +28,12 @@ mod tests_why;
 
 use crate::{
     kernel::{Cgroups, Kernel},
-    profile::{why::Why, Learned, SyscallSet},
+    privileges::{KernelVersion, MIN_KERNEL},
+    profile::{
+        moby::{refusal_hint, ContainerSecurity, Host},
+        why::Why,
+        Learned, SyscallSet,
+    },
     syscalls::Arch,
     target::{cgroup, engine::Layout, selector::Selector, TargetSpec},
 };
@@ -75,6 +80,8 @@ pub struct Target {
     /// a seccomp filter (or refused by it), and without one (set-up, unconfined).
     why: Why,
     why_setup: Why,
+    /// A container's seccomp option and capabilities (`docker inspect`), for refusal hints.
+    security: Option<ContainerSecurity>,
 }
 
 impl Target {
@@ -99,6 +106,7 @@ impl Target {
             events: 0,
             why: Why::default(),
             why_setup: Why::default(),
+            security: None,
         }
     }
 
@@ -111,6 +119,12 @@ impl Target {
         }
         self.container_id = Some(id);
         self.path = Some(path);
+        self
+    }
+
+    /// The container's seccomp option and capabilities, as Docker reported them.
+    pub fn with_security(mut self, security: ContainerSecurity) -> Self {
+        self.security = Some(security);
         self
     }
 
@@ -159,6 +173,10 @@ impl Target {
     pub fn why_setup(&self) -> &Why {
         &self.why_setup
     }
+    /// The container's seccomp option and capabilities, when known.
+    pub fn security(&self) -> Option<&ContainerSecurity> {
+        self.security.as_ref()
+    }
     pub fn is_container(&self) -> bool {
         matches!(self.spec, TargetSpec::Container(_))
     }
@@ -187,6 +205,8 @@ pub fn label_of(spec: &TargetSpec) -> String {
 /// provisionally. Target indexes are stable (watch tags use them).
 pub struct Targets {
     arch: Arch,
+    /// The running kernel, for Docker's `minKernel` rules in refusal hints.
+    kernel: KernelVersion,
     list: Vec<Target>,
     by_cgroup: HashMap<u64, usize>,
     /// Cgroups adopted under a watched parent whose owner is not known yet, and since when.
@@ -213,6 +233,8 @@ impl Targets {
     pub fn new(arch: Arch, show_seen: bool) -> Self {
         Self {
             arch,
+            // No kernel older runs the tracer; the session sets the running one.
+            kernel: MIN_KERNEL,
             list: Vec::new(),
             by_cgroup: HashMap::new(),
             provisional: HashMap::new(),
@@ -223,6 +245,19 @@ impl Targets {
             map_full: 0,
             clock: clock_offset(),
             pending: HashMap::new(),
+        }
+    }
+
+    /// The running kernel's version, for the refusal hints.
+    pub fn set_kernel(&mut self, kernel: KernelVersion) {
+        self.kernel = kernel;
+    }
+
+    /// The host the targets run on, as Docker's profile rules see it.
+    pub fn host(&self) -> Host {
+        Host {
+            arch: self.arch,
+            kernel: self.kernel,
         }
     }
 
@@ -549,6 +584,7 @@ impl Targets {
         let name = table.and_then(|a| a.name(ev.value));
         let shown = display::call_name(self.arch, ev.value, compat);
         let show_seen = self.show_seen;
+        let host = self.host();
         let t = &mut self.list[i];
         if seen {
             t.events += 1;
@@ -561,7 +597,7 @@ impl Targets {
         } else {
             t.shown_refused.insert(key).then(|| {
                 let hint = name
-                    .map(crate::profile::advice::refusal_hint)
+                    .map(|n| refusal_hint(n, host, t.security.as_ref()))
                     .unwrap_or_default();
                 format!("{}  REFUSED {shown}: {hint}", t.label)
             })

@@ -36,7 +36,8 @@ pub async fn resolve(
                         None if wait => layout.container_path(&c.id, None),
                         None => return Err(TargetError::NotRunning(c.name).into()),
                     };
-                    Ok(t.with_container(c.name, c.id, path, c.pid.is_some()))
+                    Ok(t.with_container(c.name, c.id, path, c.pid.is_some())
+                        .with_security(c.security))
                 }
                 None if wait => Ok(t),
                 None => Err(TargetError::NoContainer {

@@ -28,6 +28,9 @@ pub struct Container {
     pub pid: Option<u32>,
     /// Its seccomp option and capabilities (what decides which calls are refused).
     pub security: ContainerSecurity,
+    /// Its cgroup path (relative to the cgroup2 root), when the engine says it (CRI); else it
+    /// is the main process's, or derived from the engine's layout.
+    pub cgroup: Option<String>,
 }
 
 /// A lifecycle event of some container.
@@ -148,6 +151,7 @@ impl DockerClient {
                         .to_string(),
                     pid,
                     security,
+                    cgroup: None,
                 }))
             }
             Err(e) if is_not_found(&e) => Ok(None),

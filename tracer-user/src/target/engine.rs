@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use futures_util::{stream::BoxStream, StreamExt};
 
 use super::{
+    cri::CriEngine,
     docker::{Container, DaemonInfo, DockerClient, LifecycleEvent},
     podman::PodmanClient,
     TargetError,
@@ -20,6 +21,8 @@ use super::{
 pub enum EngineKind {
     Docker,
     Podman,
+    /// A Kubernetes node's runtime (containerd, CRI-O) through the CRI.
+    Cri,
 }
 
 impl EngineKind {
@@ -27,6 +30,7 @@ impl EngineKind {
         match self {
             Self::Docker => "Docker",
             Self::Podman => "Podman",
+            Self::Cri => "the CRI runtime",
         }
     }
 }
@@ -59,6 +63,9 @@ impl Layout {
             (EngineKind::Docker, true) => format!("/system.slice/docker-{id}.scope"),
             (EngineKind::Podman, false) => format!("/libpod_parent/libpod-{id}"),
             (EngineKind::Podman, true) => format!("/machine.slice/libpod-{id}.scope"),
+            // Under each pod's own cgroup: the engine says where (Container::cgroup).
+            (EngineKind::Cri, false) => format!("/kubepods/{id}"),
+            (EngineKind::Cri, true) => format!("/kubepods.slice/cri-containerd-{id}.scope"),
         }
     }
 }
@@ -68,6 +75,7 @@ impl Layout {
 pub enum EngineClient {
     Docker(DockerClient),
     Podman(PodmanClient),
+    Cri(CriEngine),
 }
 
 macro_rules! each {
@@ -75,22 +83,38 @@ macro_rules! each {
         match $self {
             EngineClient::Docker($c) => $e,
             EngineClient::Podman($c) => $e,
+            EngineClient::Cri($c) => $e,
+        }
+    };
+}
+
+/// The same, for what only engines that can run a throwaway container do.
+macro_rules! runs {
+    ($self:ident, $c:ident => $e:expr) => {
+        match $self {
+            EngineClient::Docker($c) => $e,
+            EngineClient::Podman($c) => $e,
+            EngineClient::Cri(_) => Err(TargetError::Engine(
+                "the CRI runs no container outside a pod".into(),
+            )),
         }
     };
 }
 
 impl EngineClient {
-    pub async fn connect(kind: EngineKind) -> Result<Self, TargetError> {
+    /// Connects to `kind` (for the CRI: at `endpoint`, default containerd's then CRI-O's).
+    pub async fn connect(kind: EngineKind, endpoint: Option<&str>) -> Result<Self, TargetError> {
         Ok(match kind {
             EngineKind::Docker => Self::Docker(DockerClient::connect().await?),
             EngineKind::Podman => Self::Podman(PodmanClient::connect().await?),
+            EngineKind::Cri => Self::Cri(CriEngine::connect(endpoint).await?),
         })
     }
 
     /// Without `--engine`: the engine that has the containers `names` (Docker first when
     /// several have none of them, or no names are given); a name found in several engines is
     /// an error that says where.
-    pub async fn detect(names: &[&str]) -> Result<Self, TargetError> {
+    pub async fn detect(names: &[&str], endpoint: Option<&str>) -> Result<Self, TargetError> {
         let mut present = Vec::new();
         let mut unreachable = Vec::new();
         match DockerClient::connect().await {
@@ -100,6 +124,12 @@ impl EngineClient {
         if PodmanClient::installed() {
             match PodmanClient::connect().await {
                 Ok(c) => present.push(Self::Podman(c)),
+                Err(e) => unreachable.push(e),
+            }
+        }
+        if endpoint.is_some() || CriEngine::present() {
+            match CriEngine::connect(endpoint).await {
+                Ok(c) => present.push(Self::Cri(c)),
                 Err(e) => unreachable.push(e),
             }
         }
@@ -152,6 +182,15 @@ impl EngineClient {
         match self {
             Self::Docker(_) => EngineKind::Docker,
             Self::Podman(_) => EngineKind::Podman,
+            Self::Cri(_) => EngineKind::Cri,
+        }
+    }
+
+    /// The targets `name` stands for: for the CRI, `NAMESPACE/POD` is each of its containers.
+    pub async fn expand(&self, name: &str) -> Result<Vec<String>, TargetError> {
+        match self {
+            Self::Cri(c) => c.expand(name).await,
+            _ => Ok(vec![name.to_string()]),
         }
     }
 
@@ -193,7 +232,7 @@ impl EngineClient {
         path: &str,
         content: &[u8],
     ) -> Result<(), TargetError> {
-        each!(self, c => c.ensure_image(reference, path, content).await)
+        runs!(self, c => c.ensure_image(reference, path, content).await)
     }
 
     pub async fn create(
@@ -203,23 +242,23 @@ impl EngineClient {
         cmd: &[&str],
         label: (&str, &str),
     ) -> Result<String, TargetError> {
-        each!(self, c => c.create(name, image, cmd, label).await)
+        runs!(self, c => c.create(name, image, cmd, label).await)
     }
 
     pub async fn remove_exited(&self, label: (&str, &str)) -> Result<(), TargetError> {
-        each!(self, c => c.remove_exited(label).await)
+        runs!(self, c => c.remove_exited(label).await)
     }
 
     pub async fn start(&self, id: &str) -> Result<(), TargetError> {
-        each!(self, c => c.start(id).await)
+        runs!(self, c => c.start(id).await)
     }
 
     pub async fn wait(&self, id: &str) -> Result<(), TargetError> {
-        each!(self, c => c.wait(id).await)
+        runs!(self, c => c.wait(id).await)
     }
 
     pub async fn remove(&self, id: &str) -> Result<(), TargetError> {
-        each!(self, c => c.remove(id).await)
+        runs!(self, c => c.remove(id).await)
     }
 }
 

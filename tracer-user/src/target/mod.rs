@@ -1,6 +1,7 @@
 //! Finding what to trace: Docker containers by name or id, cgroup directories, processes.
 
 pub mod cgroup;
+pub mod cri;
 pub mod docker;
 pub mod engine;
 pub mod podman;

@@ -141,6 +141,7 @@ fn parse_inspect(json: &[u8]) -> Result<Option<Container>, String> {
         name: c.name,
         // Podman's default profile (containers/common's) refuses what Docker's does.
         security: super::super::profile::moby::ContainerSecurity::docker_default(),
+        cgroup: None,
     }))
 }
 

@@ -1,0 +1,596 @@
+//! Kubernetes nodes through the CRI (containerd, CRI-O): pods and containers named as the
+//! kubelet labels them (`NAMESPACE/POD/CONTAINER`, or `NAMESPACE/POD` for all its containers),
+//! their pids and cgroups from `ContainerStatus`'s verbose info, and their lifecycle by
+//! listing them again every second (CRI v1 has no event stream before containerd 1.7).
+//! A profile belongs to a container name within the pod's owner (its `app.kubernetes.io/name`
+//! or `app` label, else the pod name without its generated suffix), so replicas and pods a
+//! controller re-creates record into one profile, as the Security Profiles Operator does.
+
+use std::{
+    collections::{HashMap, HashSet},
+    time::Duration,
+};
+
+use cri_client::{labels, CriClient, CriError, DEFAULT_ENDPOINTS};
+use futures_util::Stream;
+
+use super::{
+    docker::{Container, DaemonInfo, LifecycleEvent},
+    TargetError,
+};
+
+/// How long a CRI call may take.
+const TIMEOUT: Duration = Duration::from_secs(10);
+/// How often the containers are listed again, to see them come and go.
+const POLL: Duration = Duration::from_secs(1);
+
+/// CRI's `ContainerState::ContainerRunning`.
+const RUNNING: i32 = 1;
+
+fn err(e: CriError) -> TargetError {
+    TargetError::Engine(e.to_string())
+}
+
+/// A container as the kubelet labels it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Row {
+    pub id: String,
+    pub namespace: String,
+    pub pod: String,
+    pub container: String,
+    pub attempt: u32,
+    pub running: bool,
+    pub created_at: i64,
+    /// The pod's labels, then the container's (which win).
+    pub labels: HashMap<String, String>,
+}
+
+impl Row {
+    /// `NAMESPACE/POD/CONTAINER`.
+    pub fn full_name(&self) -> String {
+        format!("{}/{}/{}", self.namespace, self.pod, self.container)
+    }
+
+    /// The name of the profile this container records into: `<owner>-<container>`.
+    pub fn profile_name(&self) -> String {
+        let owner = owner_of(&self.pod, &self.labels);
+        sanitize(&format!("{owner}-{}", self.container))
+    }
+}
+
+/// What a pod's profiles are named after: its `app.kubernetes.io/name` or `app` label, else
+/// its name without what the controller generated (a ReplicaSet's `-<pod-template-hash>-xxxxx`,
+/// a DaemonSet's or Job's `-xxxxx`, a StatefulSet's `-<ordinal>`).
+pub fn owner_of(pod: &str, labels: &HashMap<String, String>) -> String {
+    for key in ["app.kubernetes.io/name", "app"] {
+        if let Some(v) = labels.get(key).filter(|v| !v.is_empty()) {
+            return v.clone();
+        }
+    }
+    if let Some(hash) = labels.get("pod-template-hash").filter(|h| !h.is_empty()) {
+        if let Some(i) = pod.rfind(&format!("-{hash}-")) {
+            return pod[..i].to_string();
+        }
+    }
+    if labels.contains_key("statefulset.kubernetes.io/pod-name") {
+        if let Some((base, n)) = pod.rsplit_once('-') {
+            if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) {
+                return base.to_string();
+            }
+        }
+    }
+    // A generated suffix: five characters of the API server's alphabet (no vowels).
+    if let Some((base, suffix)) = pod.rsplit_once('-') {
+        let generated = suffix.len() == 5
+            && suffix
+                .bytes()
+                .all(|b| b"bcdfghjklmnpqrstvwxz2456789".contains(&b));
+        if generated && !base.is_empty() {
+            return base.to_string();
+        }
+    }
+    pod.to_string()
+}
+
+/// A name safe as a file name: what is not `[A-Za-z0-9_.-]` becomes `_`.
+fn sanitize(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "_.-".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// The label under which a listed or created container carries its cgroup path, for the
+/// session to follow it there (a new pod's cgroup cannot be derived from another's).
+pub const CGROUP_LABEL: &str = "org.seccomp-tracer.cgroup";
+
+/// The cgroup directory (relative to the cgroup2 root) of an OCI `linux.cgroupsPath`: a path
+/// as it is with the cgroupfs driver; `slice:prefix:name` with the systemd driver, the slice
+/// nested as systemd nests it (`kubepods-besteffort-pod1.slice` is
+/// `/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod1.slice`).
+pub fn cgroup_dir(cgroups_path: &str) -> Option<String> {
+    if cgroups_path.starts_with('/') {
+        return Some(cgroups_path.trim_end_matches('/').to_string());
+    }
+    let mut parts = cgroups_path.splitn(3, ':');
+    let (slice, prefix, name) = (parts.next()?, parts.next()?, parts.next()?);
+    let stem = slice.strip_suffix(".slice")?;
+    let mut dir = String::new();
+    let mut acc = String::new();
+    for piece in stem.split('-').filter(|p| !p.is_empty()) {
+        if !acc.is_empty() {
+            acc.push('-');
+        }
+        acc.push_str(piece);
+        dir.push_str(&format!("/{acc}.slice"));
+    }
+    let unit = if prefix.is_empty() {
+        format!("{name}.scope")
+    } else {
+        format!("{prefix}-{name}.scope")
+    };
+    Some(format!("{dir}/{unit}"))
+}
+
+/// What a CRI target names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CriRef<'a> {
+    /// `NAMESPACE/POD/CONTAINER`
+    Container {
+        namespace: &'a str,
+        pod: &'a str,
+        container: &'a str,
+    },
+    /// `NAMESPACE/POD`: every container of the pod.
+    Pod { namespace: &'a str, pod: &'a str },
+    /// A profile name (`<owner>-<container>`) or a container id prefix.
+    Other(&'a str),
+}
+
+pub fn parse_ref(s: &str) -> CriRef<'_> {
+    let parts: Vec<&str> = s.split('/').collect();
+    match parts[..] {
+        [namespace, pod, container] => CriRef::Container {
+            namespace,
+            pod,
+            container,
+        },
+        [namespace, pod] => CriRef::Pod { namespace, pod },
+        _ => CriRef::Other(s),
+    }
+}
+
+/// Whether `s` can be a CRI target: Kubernetes names (DNS labels and subdomains, `[a-z0-9.-]`),
+/// or a profile name or id.
+pub fn check_ref(s: &str) -> Result<(), String> {
+    let ok = |part: &str| {
+        !part.is_empty()
+            && part.len() <= 253
+            && part
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-._".contains(c))
+    };
+    if s.split('/').count() > 3 || !s.split('/').all(ok) {
+        return Err(format!(
+            "`{}` is not NAMESPACE/POD/CONTAINER, NAMESPACE/POD or a profile name",
+            s.escape_debug()
+        ));
+    }
+    Ok(())
+}
+
+/// The containers `r` names, the running and most recent first.
+pub fn matching<'r>(rows: &'r [Row], r: &CriRef<'_>) -> Vec<&'r Row> {
+    let mut found: Vec<&Row> = rows
+        .iter()
+        .filter(|row| match r {
+            CriRef::Container {
+                namespace,
+                pod,
+                container,
+            } => row.namespace == *namespace && row.pod == *pod && row.container == *container,
+            CriRef::Pod { namespace, pod } => row.namespace == *namespace && row.pod == *pod,
+            CriRef::Other(s) => row.profile_name() == *s || (s.len() >= 4 && row.id.starts_with(s)),
+        })
+        .collect();
+    found.sort_by_key(|row| (!row.running, std::cmp::Reverse((row.attempt, row.created_at))));
+    found
+}
+
+/// What changed between two listings, as Docker names it: `create` for a container not seen
+/// before, `destroy` for one gone.
+pub fn changes(before: &HashMap<String, Row>, now: &[Row]) -> Vec<LifecycleEvent> {
+    let mut out = Vec::new();
+    let ids: HashSet<&str> = now.iter().map(|r| r.id.as_str()).collect();
+    for row in now {
+        if !before.contains_key(&row.id) {
+            out.push(event("create", row));
+        }
+    }
+    for (id, row) in before {
+        if !ids.contains(id.as_str()) {
+            out.push(event("destroy", row));
+        }
+    }
+    out
+}
+
+fn event(action: &str, row: &Row) -> LifecycleEvent {
+    LifecycleEvent {
+        action: action.into(),
+        id: row.id.clone(),
+        name: row.profile_name(),
+        labels: row.labels.clone(),
+    }
+}
+
+/// A connected CRI runtime.
+#[derive(Clone)]
+pub struct CriEngine {
+    client: CriClient,
+}
+
+impl CriEngine {
+    /// Connects to `endpoint`, or to the first of containerd's and CRI-O's default sockets
+    /// that answers.
+    pub async fn connect(endpoint: Option<&str>) -> Result<Self, TargetError> {
+        let tries: Vec<&str> = match endpoint {
+            Some(e) => vec![e],
+            None => DEFAULT_ENDPOINTS.to_vec(),
+        };
+        let mut last = None;
+        for e in tries {
+            match CriClient::connect(e, TIMEOUT).await {
+                Ok(client) => return Ok(Self { client }),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(TargetError::EngineUnreachable(match last {
+            Some(e) => format!("the CRI runtime ({e})"),
+            None => "the CRI runtime".into(),
+        }))
+    }
+
+    /// Whether a CRI socket exists at one of the default endpoints (without connecting).
+    pub fn present() -> bool {
+        DEFAULT_ENDPOINTS.iter().any(|e| {
+            e.strip_prefix("unix://")
+                .is_some_and(|p| std::path::Path::new(p).exists())
+        })
+    }
+
+    /// Every container the runtime knows, with its pod's labels.
+    pub async fn rows(&self) -> Result<Vec<Row>, TargetError> {
+        let pods = self
+            .client
+            .list_pod_sandboxes(&HashMap::new())
+            .await
+            .map_err(err)?;
+        let pod_labels: HashMap<&str, &HashMap<String, String>> =
+            pods.iter().map(|p| (p.id.as_str(), &p.labels)).collect();
+        let containers = self
+            .client
+            .list_containers(None, &HashMap::new())
+            .await
+            .map_err(err)?;
+        Ok(containers
+            .into_iter()
+            .filter_map(|c| {
+                let mut l: HashMap<String, String> = pod_labels
+                    .get(c.pod_sandbox_id.as_str())
+                    .map(|l| (*l).clone())
+                    .unwrap_or_default();
+                l.extend(c.labels);
+                let meta = c.metadata.unwrap_or_default();
+                Some(Row {
+                    namespace: l.get(labels::POD_NAMESPACE)?.clone(),
+                    pod: l.get(labels::POD_NAME)?.clone(),
+                    container: l
+                        .get(labels::CONTAINER_NAME)
+                        .cloned()
+                        .unwrap_or(meta.name),
+                    attempt: meta.attempt,
+                    running: c.state == RUNNING,
+                    created_at: c.created_at,
+                    id: c.id,
+                    labels: l,
+                })
+            })
+            .collect())
+    }
+
+    /// `NAMESPACE/POD/CONTAINER` of the running containers, for error messages.
+    pub async fn running_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .rows()
+            .await
+            .unwrap_or_default()
+            .iter()
+            .filter(|r| r.running)
+            .map(Row::full_name)
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+
+    /// Every container: id, profile name and labels.
+    pub async fn list_all(
+        &self,
+    ) -> Result<Vec<(String, String, HashMap<String, String>)>, TargetError> {
+        let mut out = Vec::new();
+        for r in self.rows().await? {
+            let labels = self.with_cgroup(&r).await;
+            out.push((r.id.clone(), r.profile_name(), labels));
+        }
+        Ok(out)
+    }
+
+    /// `NAMESPACE/POD` as the `NAMESPACE/POD/CONTAINER` of each of its containers; other
+    /// names as they are.
+    pub async fn expand(&self, name: &str) -> Result<Vec<String>, TargetError> {
+        let r = parse_ref(name);
+        if !matches!(r, CriRef::Pod { .. }) {
+            return Ok(vec![name.to_string()]);
+        }
+        let rows = self.rows().await?;
+        let mut names: Vec<String> = matching(&rows, &r).iter().map(|r| r.full_name()).collect();
+        names.sort();
+        names.dedup();
+        Ok(names)
+    }
+
+    /// The container `name` names (the running one, else the latest attempt), its name being
+    /// its profile's; `None` if there is none.
+    pub async fn find(&self, name: &str) -> Result<Option<Container>, TargetError> {
+        let rows = self.rows().await?;
+        let Some(row) = matching(&rows, &parse_ref(name)).into_iter().next() else {
+            return Ok(None);
+        };
+        let (pid, cgroup) = self.status(&row.id).await?;
+        Ok(Some(Container {
+            id: row.id.clone(),
+            name: row.profile_name(),
+            pid: pid.filter(|_| row.running),
+            cgroup,
+            // What the kubelet asked for is in the pod spec, not in the CRI's answer: judged
+            // as Docker's default (containerd's and CRI-O's default profiles follow it).
+            security: crate::profile::moby::ContainerSecurity::docker_default(),
+        }))
+    }
+
+    /// A container's pid (while it runs) and cgroup directory.
+    async fn status(&self, id: &str) -> Result<(Option<u32>, Option<String>), TargetError> {
+        let info = self.client.container_status(id).await.map_err(err)?;
+        let cgroup = info.verbose.cgroups_path.as_deref().and_then(cgroup_dir);
+        Ok((info.verbose.pid, cgroup))
+    }
+
+    /// `row`'s labels with its cgroup directory under [`CGROUP_LABEL`], when the runtime says it.
+    async fn with_cgroup(&self, row: &Row) -> HashMap<String, String> {
+        let mut labels = row.labels.clone();
+        if let Ok((_, Some(dir))) = self.status(&row.id).await {
+            labels.insert(CGROUP_LABEL.into(), dir);
+        }
+        labels
+    }
+
+    pub async fn daemon_info(&self) -> Result<DaemonInfo, TargetError> {
+        let v = self.client.version().await.map_err(err)?;
+        // The cgroup driver shows in a running container's cgroups path: systemd's is
+        // `slice:prefix:id`.
+        let mut systemd = false;
+        for row in self.rows().await?.iter().filter(|r| r.running) {
+            if let Ok(info) = self.client.container_status(&row.id).await {
+                systemd = info.verbose.cgroups_path.is_some_and(|p| p.contains(':'));
+                break;
+            }
+        }
+        Ok(DaemonInfo {
+            cgroup_driver: if systemd { "systemd" } else { "cgroupfs" }.into(),
+            runtime_key: format!(
+                "cri {} {} api {}",
+                v.runtime_name, v.runtime_version, v.runtime_api_version
+            ),
+            // containerd's and CRI-O's default runtime.
+            default_runtime: "runc".into(),
+        })
+    }
+
+    /// Containers come and go (kubelet restarts, pods re-created), seen by listing them every
+    /// [`POLL`]; the first listing only sets the baseline.
+    pub fn lifecycle(&self) -> impl Stream<Item = Result<LifecycleEvent, TargetError>> + use<> {
+        let engine = self.clone();
+        let state: (Option<HashMap<String, Row>>, Vec<LifecycleEvent>) = (None, Vec::new());
+        futures_util::stream::unfold(state, move |(mut seen, mut queued)| {
+            let engine = engine.clone();
+            async move {
+                loop {
+                    if let Some(mut ev) = queued.pop() {
+                        if ev.action == "create" {
+                            if let Ok((_, Some(dir))) = engine.status(&ev.id).await {
+                                ev.labels.insert(CGROUP_LABEL.into(), dir);
+                            }
+                        }
+                        return Some((Ok(ev), (seen, queued)));
+                    }
+                    if seen.is_some() {
+                        tokio::time::sleep(POLL).await;
+                    }
+                    let rows = match engine.rows().await {
+                        Ok(r) => r,
+                        // The session subscribes again (and lists every container) after an
+                        // error.
+                        Err(e) => return Some((Err(e), (None, Vec::new()))),
+                    };
+                    if let Some(before) = &seen {
+                        queued = changes(before, &rows);
+                        queued.reverse();
+                    }
+                    seen = Some(rows.into_iter().map(|r| (r.id.clone(), r)).collect());
+                }
+            }
+        })
+    }
+
+    pub async fn restart(&self, _id: &str) -> Result<(), TargetError> {
+        Err(TargetError::Engine(
+            "--restart is not supported with the CRI: the kubelet owns the containers (delete \
+             the pod, or roll out its workload, while recording; restarts are followed)"
+                .into(),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn labels(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn row(id: &str, pod: &str, container: &str, attempt: u32, running: bool) -> Row {
+        Row {
+            id: id.into(),
+            namespace: "default".into(),
+            pod: pod.into(),
+            container: container.into(),
+            attempt,
+            running,
+            created_at: attempt as i64,
+            labels: HashMap::new(),
+        }
+    }
+
+    #[test]
+    fn cgroup_directories_of_both_drivers() {
+        assert_eq!(
+            cgroup_dir("/kubepods/besteffort/pod1/abc").as_deref(),
+            Some("/kubepods/besteffort/pod1/abc")
+        );
+        assert_eq!(
+            cgroup_dir("kubepods-besteffort-pod1_2.slice:cri-containerd:abc").as_deref(),
+            Some("/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod1_2.slice/cri-containerd-abc.scope")
+        );
+        assert_eq!(
+            cgroup_dir("kubepods-pod9.slice:crio:abc").as_deref(),
+            Some("/kubepods.slice/kubepods-pod9.slice/crio-abc.scope")
+        );
+        assert_eq!(cgroup_dir("nonsense"), None);
+    }
+
+    #[test]
+    fn owners_as_the_operator_names_them() {
+        assert_eq!(owner_of("x", &labels(&[("app", "web")])), "web");
+        assert_eq!(
+            owner_of(
+                "x",
+                &labels(&[("app", "web"), ("app.kubernetes.io/name", "shop")])
+            ),
+            "shop"
+        );
+        assert_eq!(
+            owner_of(
+                "web-7d9f8c6b5-x2x9z",
+                &labels(&[("pod-template-hash", "7d9f8c6b5")])
+            ),
+            "web"
+        );
+        assert_eq!(owner_of("node-agent-x2x9z", &HashMap::new()), "node-agent");
+        assert_eq!(
+            owner_of(
+                "db-12",
+                &labels(&[("statefulset.kubernetes.io/pod-name", "db-12")])
+            ),
+            "db"
+        );
+        // A hand-made pod keeps its name (no generated suffix: vowels, length).
+        assert_eq!(owner_of("debug-shell", &HashMap::new()), "debug-shell");
+        assert_eq!(owner_of("db-12", &HashMap::new()), "db-12");
+    }
+
+    #[test]
+    fn profile_names_are_file_names() {
+        let mut r = row("1", "web-abcde", "nginx", 0, true);
+        r.labels = labels(&[("app", "we/b")]);
+        assert_eq!(r.profile_name(), "we_b-nginx");
+        assert_eq!(r.full_name(), "default/web-abcde/nginx");
+    }
+
+    #[test]
+    fn references() {
+        assert_eq!(
+            parse_ref("ns/p/c"),
+            CriRef::Container {
+                namespace: "ns",
+                pod: "p",
+                container: "c"
+            }
+        );
+        assert_eq!(
+            parse_ref("ns/p"),
+            CriRef::Pod {
+                namespace: "ns",
+                pod: "p"
+            }
+        );
+        assert_eq!(parse_ref("web-nginx"), CriRef::Other("web-nginx"));
+        assert!(check_ref("kube-system/coredns-5d78c9869d-abcde/coredns").is_ok());
+        assert!(check_ref("a/b/c/d").is_err());
+        assert!(check_ref("ns//c").is_err());
+        assert!(check_ref("ns/p;rm").is_err());
+    }
+
+    #[test]
+    fn the_running_container_and_the_latest_attempt_come_first() {
+        let rows = vec![
+            row("old", "p", "c", 0, false),
+            row("new", "p", "c", 1, true),
+            row("side", "p", "s", 0, true),
+        ];
+        let r = CriRef::Container {
+            namespace: "default",
+            pod: "p",
+            container: "c",
+        };
+        let ids: Vec<&str> = matching(&rows, &r).iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(ids, ["new", "old"]);
+        let pod = matching(
+            &rows,
+            &CriRef::Pod {
+                namespace: "default",
+                pod: "p",
+            },
+        );
+        assert_eq!(pod.len(), 3);
+        assert_eq!(matching(&rows, &CriRef::Other("p-c"))[0].id, "new");
+        assert_eq!(matching(&rows, &CriRef::Other("side"))[0].id, "side");
+        assert!(matching(&rows, &CriRef::Other("sid")).is_empty(), "ids need 4 characters");
+    }
+
+    #[test]
+    fn listings_become_create_and_destroy_events() {
+        let before: HashMap<String, Row> = [row("a", "web-bcdfg", "c", 0, true)]
+            .into_iter()
+            .map(|r| (r.id.clone(), r))
+            .collect();
+        let now = vec![row("b", "web-fghjk", "c", 0, true)];
+        let evs = changes(&before, &now);
+        let got: Vec<(&str, &str, &str)> = evs
+            .iter()
+            .map(|e| (e.action.as_str(), e.id.as_str(), e.name.as_str()))
+            .collect();
+        // A pod re-created by its controller: the same profile name.
+        assert_eq!(got, [("create", "b", "web-c"), ("destroy", "a", "web-c")]);
+        assert!(changes(&before, &[row("a", "web-bcdfg", "c", 0, false)]).is_empty());
+    }
+}

@@ -115,12 +115,12 @@ impl CriClient {
             .connect_timeout(timeout)
             .timeout(timeout);
         let channel = builder.connect_with_connector(tower::service_fn(move |_: Uri| {
-                let socket = socket.clone();
-                async move {
-                    let stream = tokio::net::UnixStream::connect(socket).await?;
-                    Ok::<_, std::io::Error>(TokioIo::new(stream))
-                }
-            }));
+            let socket = socket.clone();
+            async move {
+                let stream = tokio::net::UnixStream::connect(socket).await?;
+                Ok::<_, std::io::Error>(TokioIo::new(stream))
+            }
+        }));
         let channel = tokio::time::timeout(timeout, channel)
             .await
             .map_err(|_| connect_err(format!("no answer within {timeout:?}")))?

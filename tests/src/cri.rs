@@ -259,9 +259,11 @@ impl Drop for CriPod {
         // runc removes the containers' cgroups, not the pod's (the kubelet would): every
         // hierarchy's pod<uid> directory, once empty.
         let parent = self.cgroup_parent();
+        let rel = parent.trim_start_matches('/');
+        let _ = std::fs::remove_dir(Path::new("/sys/fs/cgroup").join(rel));
         if let Ok(dirs) = std::fs::read_dir("/sys/fs/cgroup") {
             for d in dirs.flatten() {
-                let _ = std::fs::remove_dir(d.path().join(parent.trim_start_matches('/')));
+                let _ = std::fs::remove_dir(d.path().join(rel));
             }
         }
         let _ = std::fs::remove_dir_all(&self.config.log_directory);

@@ -78,18 +78,29 @@ fn podman_runs_under_a_seccomp_file_and_refuses_what_it_does_not_allow() {
     allow.push("getcpu");
     let with = write_profile(dir, "with-getcpu.json", &errno_profile(&allow));
     assert_eq!(podman_errno_under(&with, "getcpu"), "errno=0");
-    // crun waits for its parent with pselect6 after the filter is installed.
-    let without: Vec<&str> = allow.iter().copied().filter(|c| *c != "pselect6").collect();
-    let broken = write_profile(dir, "no-pselect6.json", &errno_profile(&without));
-    let out = std::process::Command::new("podman")
-        .args(["run", "--rm", "--network", "none", "--security-opt"])
-        .arg(format!("seccomp={}", broken.display()))
-        .args(["st-busybox", "/rawcall", &nr("getcpu").to_string()])
-        .output()
-        .expect("podman");
-    let err = String::from_utf8_lossy(&out.stderr);
-    println!("without pselect6: {} {err}", out.status);
-    assert!(!out.status.success(), "started without pselect6: {err}");
+    // crun resets signal handlers and waits for its parent (pselect6) after installing the
+    // filter: without either call the container never starts, each with its own message.
+    for (call, message) in [
+        ("pselect6", "failed: exit status 1"),
+        ("rt_sigaction", "crun: read from the init process"),
+    ] {
+        let without: Vec<&str> = allow.iter().copied().filter(|c| *c != call).collect();
+        let broken = write_profile(dir, "broken.json", &errno_profile(&without));
+        let c = PodmanContainer::claim("st-e2e-podman-broken");
+        let out = std::process::Command::new("podman")
+            .args(["run", "-d", "--name", &c.name, "--network", "none"])
+            .arg("--security-opt")
+            .arg(format!("seccomp={}", broken.display()))
+            .args(["st-busybox", "/rawcall", &nr("getcpu").to_string()])
+            .output()
+            .expect("podman");
+        let err = String::from_utf8_lossy(&out.stderr);
+        println!("without {call}: {} {err}", out.status);
+        assert!(
+            !out.status.success() && err.contains(message),
+            "{call}: {err}"
+        );
+    }
 }
 
 fn cri_pod_container_runs_under(qos: Qos, name: &str, qos_dir: &str) {

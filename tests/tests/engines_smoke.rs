@@ -78,6 +78,15 @@ fn podman_runs_under_a_seccomp_file_and_refuses_what_it_does_not_allow() {
     allow.push("getcpu");
     let with = write_profile(dir, "with-getcpu.json", &errno_profile(&allow));
     assert_eq!(podman_errno_under(&with, "getcpu"), "errno=0");
+    // A `podman exec`'d process runs under the container's profile too.
+    let refuse = serde_json::json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{"names": ["getcpu"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}],
+    });
+    let refuse = write_profile(dir, "refuse-getcpu.json", &refuse.to_string());
+    let c = PodmanContainer::busybox("st-e2e-podman-exec-seccomp", "sleep 600", Some(&refuse));
+    assert_eq!(c.exec(&["/rawcall", &nr("getcpu").to_string()]), "errno=1");
+    drop(c);
     // crun resets signal handlers and waits for its parent (pselect6) after installing the
     // filter: without either call the container never starts, each with its own message.
     for (call, message) in [
@@ -182,10 +191,11 @@ fn cri_container_with_a_localhost_profile_refuses_what_it_does_not_allow() {
     {
         let label = format!("{how:?}");
         let name = format!("c{i}");
-        // The workload: getcpu once, its errno in the container's log.
-        let script = ["/rawcall".to_string(), nr("getcpu").to_string()];
-        let cmd: Vec<&str> = script.iter().map(String::as_str).collect();
-        pod.start(&name, &cmd, 0, how)
+        // The workload: getcpu once, its errno in the container's log, then it stays up.
+        let getcpu = nr("getcpu").to_string();
+        let script = format!("/rawcall {getcpu}; exec sleep 600");
+        let id = pod
+            .start(&name, &["sh", "-c", &script], 0, how)
             .unwrap_or_else(|e| panic!("{label}: {e}"));
         sleep(Duration::from_secs(1));
         let log = pod.log_of(&name, 0);
@@ -197,6 +207,13 @@ fn cri_container_with_a_localhost_profile_refuses_what_it_does_not_allow() {
             "errno=1"
         };
         assert!(log.contains(want), "{label}: getcpu gave not {want}: {log}");
+        // An ExecSync'd process runs under the container's profile too.
+        let out = pod.exec_sync(&id, &["/rawcall", &getcpu]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.contains(want),
+            "{label}: ExecSync'd getcpu gave not {want}: {text}"
+        );
     }
     let _ = std::fs::remove_file(&profile);
 }

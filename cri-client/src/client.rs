@@ -115,12 +115,12 @@ impl CriClient {
             .connect_timeout(timeout)
             .timeout(timeout);
         let channel = builder.connect_with_connector(tower::service_fn(move |_: Uri| {
-                let socket = socket.clone();
-                async move {
-                    let stream = tokio::net::UnixStream::connect(socket).await?;
-                    Ok::<_, std::io::Error>(TokioIo::new(stream))
-                }
-            }));
+            let socket = socket.clone();
+            async move {
+                let stream = tokio::net::UnixStream::connect(socket).await?;
+                Ok::<_, std::io::Error>(TokioIo::new(stream))
+            }
+        }));
         let channel = tokio::time::timeout(timeout, channel)
             .await
             .map_err(|_| connect_err(format!("no answer within {timeout:?}")))?
@@ -424,4 +424,71 @@ fn error_chain(e: &dyn std::error::Error) -> String {
         cur = c.source();
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rt() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime")
+    }
+
+    #[test]
+    fn a_missing_socket_is_a_connect_error_naming_the_endpoint() {
+        let dir = std::env::temp_dir().join(format!("cri-client-missing-{}", std::process::id()));
+        let ep = format!("unix://{}/none.sock", dir.display());
+        let err = rt()
+            .block_on(CriClient::connect(&ep, Duration::from_secs(2)))
+            .unwrap_err();
+        assert!(matches!(err, CriError::Connect { .. }), "{err:?}");
+        assert!(err.to_string().contains(&ep), "{err}");
+    }
+
+    #[test]
+    fn a_socket_that_never_answers_fails_within_the_timeout() {
+        let dir = std::env::temp_dir().join(format!("cri-client-mute-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("dir");
+        let sock = dir.join("mute.sock");
+        let rt = rt();
+        // Accepts connections and never speaks HTTP/2.
+        let listener = rt
+            .block_on(async { tokio::net::UnixListener::bind(&sock) })
+            .expect("bind");
+        let ep = format!("unix://{}", sock.display());
+        let start = std::time::Instant::now();
+        let err = rt
+            .block_on(async {
+                let _keep = tokio::spawn(async move {
+                    let mut held = Vec::new();
+                    while let Ok((s, _)) = listener.accept().await {
+                        held.push(s);
+                    }
+                });
+                CriClient::connect(&ep, Duration::from_millis(500)).await
+            })
+            .unwrap_err();
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            start.elapsed()
+        );
+        assert!(err.to_string().contains(&ep), "{err}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_bad_endpoint_is_refused_before_connecting() {
+        let err = rt()
+            .block_on(CriClient::connect(
+                "tcp://127.0.0.1:1",
+                Duration::from_secs(1),
+            ))
+            .unwrap_err();
+        assert!(matches!(err, CriError::Endpoint(_)), "{err:?}");
+    }
 }

@@ -91,7 +91,10 @@ mod tests {
             .unwrap_err()
             .reason
             .contains("absolute"));
-        assert_eq!(Endpoint::parse("unix://").unwrap_err().reason, "no socket path");
+        assert_eq!(
+            Endpoint::parse("unix://").unwrap_err().reason,
+            "no socket path"
+        );
         assert_eq!(Endpoint::parse("").unwrap_err().reason, "no socket path");
     }
 }

@@ -52,19 +52,23 @@ mod tests {
 
     #[test]
     fn containerd_1_6_sample_gives_pid_and_cgroups_path() {
-        // Recorded from containerd 1.6.20 (cgroupfs driver) on the test host.
+        // Recorded from containerd 1.6.20 (cgroupfs driver, runc) on the test host: a burstable
+        // pod's container after one restart.
         let sample = include_str!("../testdata/containerd-1.6.20-container-info.json");
         let got = parse_verbose_info(&info(sample)).unwrap();
-        assert!(got.pid.is_some_and(|p| p > 1), "{got:?}");
-        let path = got.cgroups_path.unwrap();
-        assert!(path.starts_with("/kubepods/besteffort/pod"), "{path}");
+        assert_eq!(got.pid, Some(9243));
+        assert_eq!(
+            got.cgroups_path.as_deref(),
+            Some("/kubepods/burstable/pod5e0c0000-0000-4000-8000-dc9cb954d86c/5c6d47e9f5799daf0139a0f0df031b8e731dc9f7340af06bb27feae136d0276c")
+        );
     }
 
     #[test]
     fn a_stopped_container_has_no_pid_and_missing_fields_are_none() {
-        let got =
-            parse_verbose_info(&info(r#"{"pid":0,"runtimeSpec":{"linux":{"cgroupsPath":""}}}"#))
-                .unwrap();
+        let got = parse_verbose_info(&info(
+            r#"{"pid":0,"runtimeSpec":{"linux":{"cgroupsPath":""}}}"#,
+        ))
+        .unwrap();
         assert_eq!(got, VerboseInfo::default());
         let got = parse_verbose_info(&info(
             r#"{"pid":42,"runtimeSpec":{"linux":{"cgroupsPath":"kubepods-besteffort-podX.slice:cri-containerd:abc"}}}"#,

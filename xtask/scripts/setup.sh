@@ -39,6 +39,14 @@ if ! mountpoint -q /sys/kernel/tracing; then
 fi
 
 if ! docker info >/dev/null 2>&1; then
+  # dockerd uses /run/containerd/containerd.sock instead of starting its own containerd when
+  # that file merely exists: a socket left by a killed test containerd (engines.sh) would
+  # keep it from starting. Remove only a socket nothing answers on.
+  sock=/run/containerd/containerd.sock
+  if [ -S "$sock" ] && ! ctr --address "$sock" version >/dev/null 2>&1; then
+    log "removing the stale $sock"
+    rm -f "$sock"
+  fi
   log "starting dockerd (log: /var/log/seccomp-tracer-dockerd.log)"
   nohup dockerd >/var/log/seccomp-tracer-dockerd.log 2>&1 &
   for _ in $(seq 1 180); do

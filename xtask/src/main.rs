@@ -20,9 +20,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Task {
-    /// Install the eBPF toolchain pieces, Docker engine and test tools; start dockerd.
+    /// Install the eBPF toolchain pieces, Docker engine and test tools; start dockerd; set up
+    /// Podman and a containerd with CRI beside it.
     Setup,
-    /// Setup, then build the offline test images.
+    /// Setup, then build the offline test images (and load them into Podman and containerd).
     Images,
     /// Setup, build, then learn a Redis profile end to end and prove it works.
     Demo,
@@ -100,26 +101,38 @@ fn cargo() -> Command {
     Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
 }
 
+/// Docker and the toolchain, then the other engines the tests drive (Podman, containerd CRI).
+fn setup() -> Result<()> {
+    script("setup.sh")?;
+    script("engines.sh")
+}
+
+/// The offline test images in Docker, then in Podman and containerd.
+fn images() -> Result<()> {
+    script("images.sh")?;
+    script("images-engines.sh")
+}
+
 fn build() -> Result<()> {
     run(cargo().args(["build", "--package", "tracer-user", "--bins"]))
 }
 
 fn main() -> Result<()> {
     match Cli::parse().task {
-        Task::Setup => script("setup.sh"),
+        Task::Setup => setup(),
         Task::Images => {
-            script("setup.sh")?;
-            script("images.sh")
+            setup()?;
+            images()
         }
         Task::Demo => {
-            script("setup.sh")?;
-            script("images.sh")?;
+            setup()?;
+            images()?;
             build()?;
             script("demo.sh")
         }
         Task::Test { filter } => {
-            script("setup.sh")?;
-            script("images.sh")?;
+            setup()?;
+            images()?;
             build()?;
             // Pure logic first: no root, BPF or Docker needed.
             run(cargo().args([
@@ -129,6 +142,9 @@ fn main() -> Result<()> {
                 "tracer-ebpf",
                 "--exclude",
                 "e2e",
+                // The CRI code generator: its output is committed.
+                "--exclude",
+                "cri-codegen",
             ]))?;
             let bin = root().join("target/debug/seccomp-tracer");
             let mut e2e = cargo();
@@ -142,8 +158,8 @@ fn main() -> Result<()> {
             run(&mut e2e)
         }
         Task::Bench => {
-            script("setup.sh")?;
-            script("images.sh")?;
+            setup()?;
+            images()?;
             build()?;
             // Attach and export times are user space's: measure the release build.
             run(cargo().args(["build", "--release", "--package", "tracer-user"]))?;

@@ -154,6 +154,10 @@ pub struct TargetArgs {
     /// The engine that runs the containers; default: whichever has them (Docker first).
     #[arg(long, value_enum, value_name = "ENGINE")]
     pub engine: Option<EngineKind>,
+    /// The CRI runtime's socket, as crictl spells it; default
+    /// unix:///run/containerd/containerd.sock, then unix:///run/crio/crio.sock.
+    #[arg(long, value_name = "URL")]
+    pub runtime_endpoint: Option<String>,
 }
 
 impl TargetArgs {
@@ -233,6 +237,7 @@ impl CheckArgs {
         let mut cfg = Config::new(Mode::Check);
         cfg.targets = self.targets.specs();
         cfg.engine = self.targets.engine;
+        cfg.runtime_endpoint = self.targets.runtime_endpoint.clone();
         cfg.duration = self.duration.map(Duration::from_secs);
         cfg
     }
@@ -284,6 +289,7 @@ impl RecordArgs {
         let mut cfg = Config::new(Mode::Record);
         cfg.targets = self.targets.specs();
         cfg.engine = self.targets.engine;
+        cfg.runtime_endpoint = self.targets.runtime_endpoint.clone();
         cfg.output = self.output.map_or(Output::Default, Output::Path);
         cfg.duration = self.duration.map(Duration::from_secs);
         cfg.include_refused = !self.exclude_refused;

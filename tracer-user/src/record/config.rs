@@ -99,6 +99,8 @@ pub struct Config {
     pub refusals: bool,
     /// The engine that names the containers; `None`: whichever has them (Docker first).
     pub engine: Option<EngineKind>,
+    /// The CRI socket (`unix:///run/containerd/containerd.sock`), as crictl spells it.
+    pub runtime_endpoint: Option<String>,
 }
 
 /// How often a session saves what it learned, unless told otherwise.
@@ -126,6 +128,7 @@ impl Config {
             label: None,
             refusals: true,
             engine: None,
+            runtime_endpoint: None,
         }
     }
 

@@ -108,6 +108,21 @@ fn sanitize(s: &str) -> String {
 /// The label under which a listed or created container carries its cgroup path, for the
 /// session to follow it there (a new pod's cgroup cannot be derived from another's).
 pub const CGROUP_LABEL: &str = "org.seccomp-tracer.cgroup";
+/// The label under which it carries its `NAMESPACE/POD/CONTAINER`, for a target that named it
+/// so before it existed (`--wait`).
+pub const NAME_LABEL: &str = "org.seccomp-tracer.name";
+
+/// The profile name a `NAMESPACE/POD/CONTAINER` reference gets before its container exists
+/// (the pod's labels unknown yet): `<pod without its generated suffix>-<container>`.
+pub fn label_of_ref(s: &str) -> Option<String> {
+    match parse_ref(s) {
+        CriRef::Container { pod, container, .. } => Some(sanitize(&format!(
+            "{}-{container}",
+            owner_of(pod, &HashMap::new())
+        ))),
+        _ => None,
+    }
+}
 
 /// The cgroup directory (relative to the cgroup2 root) of an OCI `linux.cgroupsPath`: a path
 /// as it is with the cgroupfs driver; `slice:prefix:name` with the systemd driver, the slice
@@ -168,9 +183,11 @@ pub fn parse_ref(s: &str) -> CriRef<'_> {
 /// Whether `s` can be a CRI target: Kubernetes names (DNS labels and subdomains, `[a-z0-9.-]`),
 /// or a profile name or id.
 pub fn check_ref(s: &str) -> Result<(), String> {
+    // Kubernetes names start and end with a letter or digit (so no `.` or `..`).
     let ok = |part: &str| {
-        !part.is_empty()
-            && part.len() <= 253
+        part.len() <= 253
+            && part.starts_with(|c: char| c.is_ascii_alphanumeric())
+            && part.ends_with(|c: char| c.is_ascii_alphanumeric())
             && part
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || "-._".contains(c))
@@ -198,7 +215,12 @@ pub fn matching<'r>(rows: &'r [Row], r: &CriRef<'_>) -> Vec<&'r Row> {
             CriRef::Other(s) => row.profile_name() == *s || (s.len() >= 4 && row.id.starts_with(s)),
         })
         .collect();
-    found.sort_by_key(|row| (!row.running, std::cmp::Reverse((row.attempt, row.created_at))));
+    found.sort_by_key(|row| {
+        (
+            !row.running,
+            std::cmp::Reverse((row.attempt, row.created_at)),
+        )
+    });
     found
 }
 
@@ -221,11 +243,13 @@ pub fn changes(before: &HashMap<String, Row>, now: &[Row]) -> Vec<LifecycleEvent
 }
 
 fn event(action: &str, row: &Row) -> LifecycleEvent {
+    let mut labels = row.labels.clone();
+    labels.insert(NAME_LABEL.into(), row.full_name());
     LifecycleEvent {
         action: action.into(),
         id: row.id.clone(),
         name: row.profile_name(),
-        labels: row.labels.clone(),
+        labels,
     }
 }
 
@@ -290,10 +314,7 @@ impl CriEngine {
                 Some(Row {
                     namespace: l.get(labels::POD_NAMESPACE)?.clone(),
                     pod: l.get(labels::POD_NAME)?.clone(),
-                    container: l
-                        .get(labels::CONTAINER_NAME)
-                        .cloned()
-                        .unwrap_or(meta.name),
+                    container: l.get(labels::CONTAINER_NAME).cloned().unwrap_or(meta.name),
                     attempt: meta.attempt,
                     running: c.state == RUNNING,
                     created_at: c.created_at,
@@ -374,6 +395,7 @@ impl CriEngine {
     /// `row`'s labels with its cgroup directory under [`CGROUP_LABEL`], when the runtime says it.
     async fn with_cgroup(&self, row: &Row) -> HashMap<String, String> {
         let mut labels = row.labels.clone();
+        labels.insert(NAME_LABEL.into(), row.full_name());
         if let Ok((_, Some(dir))) = self.status(&row.id).await {
             labels.insert(CGROUP_LABEL.into(), dir);
         }
@@ -548,6 +570,8 @@ mod tests {
         assert!(check_ref("a/b/c/d").is_err());
         assert!(check_ref("ns//c").is_err());
         assert!(check_ref("ns/p;rm").is_err());
+        assert!(check_ref("../x").is_err() && check_ref("ns/../c").is_err());
+        assert!(check_ref("ns/.hidden/c").is_err());
     }
 
     #[test]
@@ -574,7 +598,10 @@ mod tests {
         assert_eq!(pod.len(), 3);
         assert_eq!(matching(&rows, &CriRef::Other("p-c"))[0].id, "new");
         assert_eq!(matching(&rows, &CriRef::Other("side"))[0].id, "side");
-        assert!(matching(&rows, &CriRef::Other("sid")).is_empty(), "ids need 4 characters");
+        assert!(
+            matching(&rows, &CriRef::Other("sid")).is_empty(),
+            "ids need 4 characters"
+        );
     }
 
     #[test]

@@ -117,9 +117,14 @@ impl EngineClient {
     pub async fn detect(names: &[&str], endpoint: Option<&str>) -> Result<Self, TargetError> {
         let mut present = Vec::new();
         let mut unreachable = Vec::new();
+        // Docker counts as there but unreachable only where it is set up (a socket, or
+        // DOCKER_HOST): a Podman-only host's typo is "not found", not "Docker is down".
+        let docker_expected = std::env::var_os("DOCKER_HOST").is_some()
+            || std::path::Path::new("/var/run/docker.sock").exists();
         match DockerClient::connect().await {
             Ok(c) => present.push(Self::Docker(c)),
-            Err(e) => unreachable.push(e),
+            Err(e) if docker_expected => unreachable.push(e),
+            Err(_) => {}
         }
         if PodmanClient::installed() {
             match PodmanClient::connect().await {
@@ -173,6 +178,12 @@ impl EngineClient {
                 "the containers are in different engines ({}); record each engine's with its own --engine",
                 per.join("; ")
             )));
+        }
+        // Found nowhere that answers: it may be in an engine that does not answer.
+        if holders.is_empty() && !names.is_empty() {
+            if let Some(e) = unreachable.into_iter().next() {
+                return Err(e);
+            }
         }
         let pick = holders.first().map_or(0, |(i, _)| *i);
         Ok(present.swap_remove(pick))

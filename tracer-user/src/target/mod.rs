@@ -54,6 +54,10 @@ pub enum TargetSpec {
 /// Whether `s` can name a container as Docker names them (`[a-zA-Z0-9][a-zA-Z0-9_.-]*`, or
 /// an id), or with `pattern`, a name pattern with `*` and `?`.
 pub fn check_container_ref(s: &str, pattern: bool) -> Result<(), String> {
+    // A pod's container (`NAMESPACE/POD/CONTAINER`) or a pod, through the CRI.
+    if s.contains('/') {
+        return cri::check_ref(s);
+    }
     let ok_char =
         |c: char| c.is_ascii_alphanumeric() || "_.-".contains(c) || (pattern && "*?".contains(c));
     let first_ok = s
@@ -98,11 +102,15 @@ mod tests {
     fn names_are_checked_as_docker_checks_them() {
         assert!(check_container_ref("web-1_a.b", false).is_ok());
         assert!(check_container_ref("3f2a", false).is_ok());
+        // A pod and a pod's container, through the CRI.
+        assert!(check_container_ref("default/web-7d9f8c6b5-x2x9z", false).is_ok());
+        assert!(check_container_ref("default/web-7d9f8c6b5-x2x9z/nginx", false).is_ok());
         for bad in [
             "",
             "-web",
             "../../etc/passwd",
-            "a/b",
+            "../b",
+            "a/b/c/d",
             "web*",
             "a\x1b[31m",
             " web",

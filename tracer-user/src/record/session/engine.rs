@@ -4,6 +4,7 @@
 
 use super::Session;
 use crate::record::{display, RecordError};
+use crate::{record::targets::Created, target::cri};
 
 impl Session {
     /// A container was created: a selector may take it in, and targets that want it follow it.
@@ -17,9 +18,14 @@ impl Session {
             return Ok(());
         };
         self.targets.select(name, labels);
+        let seen = Created {
+            alias: labels.get(cri::NAME_LABEL).map(String::as_str),
+            cgroup: labels.get(cri::CGROUP_LABEL).map(String::as_str),
+        };
         let r = self.targets.on_created(
             id,
             name,
+            seen,
             layout,
             self.kernel.as_mut(),
             self.cgroups.as_ref(),

@@ -32,7 +32,7 @@ use crate::{
     syscalls::Arch,
     target::{
         docker::DaemonInfo,
-        engine::{EngineClient, Layout},
+        engine::{EngineClient, EngineKind, Layout},
         TargetSpec,
     },
 };
@@ -116,9 +116,10 @@ impl Session {
                 .targets
                 .iter()
                 .any(|t| matches!(t, TargetSpec::Container(_)));
+        let endpoint = cfg.runtime_endpoint.as_deref();
         let engine = if wants_engine {
             let client = match cfg.engine {
-                Some(kind) => EngineClient::connect(kind).await?,
+                Some(kind) => EngineClient::connect(kind, endpoint).await?,
                 None => {
                     let names: Vec<&str> = cfg
                         .targets
@@ -128,7 +129,7 @@ impl Session {
                             _ => None,
                         })
                         .collect();
-                    EngineClient::detect(&names).await?
+                    EngineClient::detect(&names, endpoint).await?
                 }
             };
             let (info, layout) = client.daemon_info().await?;
@@ -140,8 +141,33 @@ impl Session {
         } else {
             None
         };
-        let mut resolved = Vec::new();
+        if cfg.restart
+            && engine
+                .as_ref()
+                .is_some_and(|e| e.client.kind() == EngineKind::Cri)
+        {
+            return Err(RecordError::Refused(
+                "--restart is not supported with the CRI: the kubelet owns the containers \
+                 (delete the pod or roll out its workload while recording; restarts are followed)"
+                    .into(),
+            ));
+        }
+        // A pod stands for each of its containers.
+        let mut specs = Vec::new();
         for spec in &cfg.targets {
+            match (spec, &engine) {
+                (TargetSpec::Container(n), Some(e)) => specs.extend(
+                    e.client
+                        .expand(n)
+                        .await?
+                        .into_iter()
+                        .map(TargetSpec::Container),
+                ),
+                _ => specs.push(spec.clone()),
+            }
+        }
+        let mut resolved = Vec::new();
+        for spec in &specs {
             let docker = engine.as_ref().map(|e| (&e.client, e.layout));
             let label = cfg.label.as_deref();
             resolved.push(resolve(spec, label, cfg.wait, &cgroups, docker).await?);

@@ -11,6 +11,15 @@ use crate::{
     target::{cgroup, engine::Layout, TargetSpec},
 };
 
+/// What the engine says of a created container besides its id and name (the CRI's answers).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Created<'a> {
+    /// Another name targets may know it by (`NAMESPACE/POD/CONTAINER`).
+    pub alias: Option<&'a str>,
+    /// Its cgroup path, when the engine says it (it cannot always be derived).
+    pub cgroup: Option<&'a str>,
+}
+
 impl Targets {
     /// A container a selector matches becomes a target of its own (unless it is one already);
     /// [`on_created`](Self::on_created) then follows it. Returns its index if it is new.
@@ -37,6 +46,7 @@ impl Targets {
         &mut self,
         id: &str,
         name: &str,
+        seen: Created,
         layout: Layout,
         k: &mut dyn Kernel,
         cg: &dyn Cgroups,
@@ -46,11 +56,17 @@ impl Targets {
             let TargetSpec::Container(wanted) = &t.spec else {
                 continue;
             };
-            let matches = t.label == name || wanted == name || wanted == id;
+            let matches = t.label == name
+                || wanted == name
+                || wanted == id
+                || seen.alias.is_some_and(|a| a == wanted);
             if !t.active || !matches || t.container_id.as_deref() == Some(id) {
                 continue;
             }
-            let path = self.container_path(id, layout);
+            let path = match seen.cgroup {
+                Some(p) => p.to_string(),
+                None => self.container_path(id, layout),
+            };
             // The old container's path is not watched any more: it is gone.
             if let Some(old) = self.list[i].path.clone().filter(|p| *p != path) {
                 // Not worth stopping for: a stale watch only costs a map entry.

@@ -37,6 +37,7 @@ use crate::{
     syscalls::Arch,
     target::{cgroup, engine::Layout, selector::Selector, TargetSpec},
 };
+pub use engine::Created;
 pub use resolve::resolve;
 pub use saved::{epoch_secs, Snapshot};
 use sightings::clock_offset;
@@ -189,7 +190,9 @@ impl Target {
 /// The name a target is shown and its file named by.
 pub fn label_of(spec: &TargetSpec) -> String {
     match spec {
-        TargetSpec::Container(n) => n.clone(),
+        TargetSpec::Container(n) => {
+            crate::target::cri::label_of_ref(n).unwrap_or_else(|| n.clone())
+        }
         TargetSpec::Cgroup(p) => p
             .trim_end_matches('/')
             .rsplit('/')

@@ -31,10 +31,13 @@ pub async fn resolve(
             };
             match client.find(name).await? {
                 Some(c) => {
-                    let path = match c.pid {
-                        Some(pid) => cg.pid_path(pid)?,
-                        None if wait => layout.container_path(&c.id, None),
-                        None => return Err(TargetError::NotRunning(c.name).into()),
+                    let path = match (c.cgroup.clone(), c.pid) {
+                        // What the engine says (the CRI), rather than what /proc says in this
+                        // process's cgroup namespace (a DaemonSet's own).
+                        (Some(path), _) => path,
+                        (None, Some(pid)) => cg.pid_path(pid)?,
+                        (None, None) if wait => layout.container_path(&c.id, None),
+                        (None, None) => return Err(TargetError::NotRunning(c.name).into()),
                     };
                     Ok(t.with_container(c.name, c.id, path, c.pid.is_some())
                         .with_security(c.security))

@@ -130,7 +130,7 @@ fn a_restart_is_adopted_and_the_old_instance_folded_without_losing_its_calls() {
 fn a_new_container_id_counts_as_fresh_not_as_a_restart() {
     let (mut ts, mut k, mut cg) = web();
     cg.mkdir(&format!("/docker/{ID_B}"), 200, true);
-    ts.on_created(ID_B, "web", Layout::DOCKER, &mut k, &cg)
+    ts.on_created(ID_B, "web", Default::default(), Layout::DOCKER, &mut k, &cg)
         .unwrap();
     k.adopt(201);
     ts.on_event(ev(event_kind::ADOPTED, 201, 0), Instant::now(), &mut k, &cg)
@@ -175,7 +175,7 @@ fn an_unclaimed_adoption_under_the_parent_expires_after_the_delay() {
 fn an_adoption_under_the_parent_whose_owner_is_known_is_adopted_at_once() {
     let (mut ts, mut k, mut cg) = web();
     // `web` was re-created as ID_B; its cgroup appears under /docker.
-    ts.on_created(ID_B, "web", Layout::DOCKER, &mut k, &cg)
+    ts.on_created(ID_B, "web", Default::default(), Layout::DOCKER, &mut k, &cg)
         .unwrap();
     cg.mkdir(&format!("/docker/{ID_B}"), 500, true);
     k.adopt(500);
@@ -206,7 +206,7 @@ fn recreation_follows_the_new_container_and_claims_its_provisional_cgroup() {
     )
     .unwrap();
     assert!(ts.is_provisional(600), "nobody claims it yet");
-    ts.on_created(ID_B, "web", Layout::DOCKER, &mut k, &cg)
+    ts.on_created(ID_B, "web", Default::default(), Layout::DOCKER, &mut k, &cg)
         .unwrap();
     assert_eq!(ts.get(0).container_id(), Some(ID_B));
     assert_eq!(ts.get(0).path(), Some(format!("/docker/{ID_B}").as_str()));
@@ -228,7 +228,7 @@ fn recreation_follows_the_new_container_and_claims_its_provisional_cgroup() {
 fn recreation_seen_after_its_cgroup_started_is_reported_late_and_traced() {
     let (mut ts, mut k, mut cg) = web();
     cg.mkdir(&format!("/docker/{ID_B}"), 700, true);
-    ts.on_created(ID_B, "web", Layout::DOCKER, &mut k, &cg)
+    ts.on_created(ID_B, "web", Default::default(), Layout::DOCKER, &mut k, &cg)
         .unwrap();
     assert_eq!(ts.owner(700), Some(0));
     assert!(k.targets.contains_key(&700));
@@ -238,10 +238,10 @@ fn recreation_seen_after_its_cgroup_started_is_reported_late_and_traced() {
 #[test]
 fn a_created_container_nobody_wants_changes_nothing() {
     let (mut ts, mut k, cg) = web();
-    ts.on_created(ID_B, "db", Layout::DOCKER, &mut k, &cg)
+    ts.on_created(ID_B, "db", Default::default(), Layout::DOCKER, &mut k, &cg)
         .unwrap();
     assert_eq!(ts.get(0).container_id(), Some(ID_A));
-    ts.on_created(ID_A, "web", Layout::DOCKER, &mut k, &cg)
+    ts.on_created(ID_A, "web", Default::default(), Layout::DOCKER, &mut k, &cg)
         .unwrap();
     assert!(ts.take_notes().is_empty(), "already following that id");
 }
@@ -264,7 +264,7 @@ fn a_created_container_is_placed_like_its_siblings() {
         ts.container_parent(Layout::DOCKER).as_deref(),
         Some("/system.slice")
     );
-    ts.on_created(ID_B, "web", Layout::DOCKER, &mut k, &cg)
+    ts.on_created(ID_B, "web", Default::default(), Layout::DOCKER, &mut k, &cg)
         .unwrap();
     assert_eq!(
         ts.get(0).path(),

@@ -31,7 +31,7 @@ fn provisional_cgroups_are_named_for_asking_the_engine() {
     .unwrap();
     assert_eq!(ts.provisional_names(&k, &cg), [(950, ID_B.to_string())]);
     // The engine says it is `web` (re-created): it is followed from its creation.
-    ts.on_created(ID_B, "web", Layout::DOCKER, &mut k, &cg)
+    ts.on_created(ID_B, "web", Default::default(), Layout::DOCKER, &mut k, &cg)
         .unwrap();
     assert_eq!(ts.owner(950), Some(0));
     assert!(ts.provisional_names(&k, &cg).is_empty());
@@ -97,8 +97,15 @@ fn a_destroyed_container_taken_in_by_a_selector_is_retired() {
     }]);
     let i = ts.select("job-1", &HashMap::new()).unwrap();
     cg.mkdir(&format!("/docker/{ID_B}"), 300, true);
-    ts.on_created(ID_B, "job-1", Layout::DOCKER, &mut k, &cg)
-        .unwrap();
+    ts.on_created(
+        ID_B,
+        "job-1",
+        Default::default(),
+        Layout::DOCKER,
+        &mut k,
+        &cg,
+    )
+    .unwrap();
     k.call(300, nr("mbind"));
     assert_eq!(ts.get(i).live(), [300]);
     ts.on_destroyed(ID_B, &mut k).unwrap();
@@ -136,7 +143,7 @@ fn a_destroyed_named_container_is_folded_and_still_followed_by_name() {
 #[test]
 fn a_recreated_container_stops_watching_the_old_path() {
     let (mut ts, mut k, cg) = web();
-    ts.on_created(ID_B, "web", Layout::DOCKER, &mut k, &cg)
+    ts.on_created(ID_B, "web", Default::default(), Layout::DOCKER, &mut k, &cg)
         .unwrap();
     assert!(!k.watches.contains_key(&format!("/docker/{ID_A}")));
     assert!(k.watches.contains_key(&format!("/docker/{ID_B}")));

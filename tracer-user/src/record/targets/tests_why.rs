@@ -106,6 +106,7 @@ fn sightings_of_a_provisional_cgroup_go_to_the_target_that_claims_it() {
     ts.on_created(
         ID_B,
         "web",
+        Default::default(),
         crate::target::engine::Layout::DOCKER,
         &mut k,
         &cg,

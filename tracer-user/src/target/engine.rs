@@ -75,7 +75,7 @@ impl Layout {
 pub enum EngineClient {
     Docker(DockerClient),
     Podman(PodmanClient),
-    Cri(CriEngine),
+    Cri(Box<CriEngine>),
 }
 
 macro_rules! each {
@@ -107,7 +107,7 @@ impl EngineClient {
         Ok(match kind {
             EngineKind::Docker => Self::Docker(DockerClient::connect().await?),
             EngineKind::Podman => Self::Podman(PodmanClient::connect().await?),
-            EngineKind::Cri => Self::Cri(CriEngine::connect(endpoint).await?),
+            EngineKind::Cri => Self::Cri(Box::new(CriEngine::connect(endpoint).await?)),
         })
     }
 
@@ -134,7 +134,7 @@ impl EngineClient {
         }
         if endpoint.is_some() || CriEngine::present() {
             match CriEngine::connect(endpoint).await {
-                Ok(c) => present.push(Self::Cri(c)),
+                Ok(c) => present.push(Self::Cri(Box::new(c))),
                 Err(e) => unreachable.push(e),
             }
         }

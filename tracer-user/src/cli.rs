@@ -71,9 +71,13 @@ pub enum Command {
         /// host a second tracepoint (see BENCHMARKS.md).
         #[arg(long)]
         no_refusals: bool,
-        /// The engine whose containers it records; default: Docker if it answers, else Podman.
+        /// The engine whose containers it records; default: Docker if it answers, else Podman,
+        /// else the CRI runtime.
         #[arg(long, value_enum, value_name = "ENGINE")]
         engine: Option<EngineKind>,
+        /// The CRI runtime's socket, as crictl spells it (with --engine cri).
+        #[arg(long, value_name = "URL")]
+        runtime_endpoint: Option<String>,
     },
     /// Start recording containers in the daemon: names or ids (ones not created yet: from
     /// their creation), or name patterns (`'web-*'`) and labels, which also take in matching

@@ -31,7 +31,14 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             checkpoint,
             no_refusals,
             engine,
-        } => daemon::serve(state_dir, socket.path, checkpoint, no_refusals, engine).await,
+            runtime_endpoint,
+        } => {
+            let engine = daemon::EngineArgs {
+                kind: engine,
+                runtime_endpoint,
+            };
+            daemon::serve(state_dir, socket.path, checkpoint, no_refusals, engine).await
+        }
         Command::Add {
             containers,
             labels,

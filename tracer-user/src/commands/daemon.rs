@@ -23,13 +23,19 @@ use crate::{
     target::engine::EngineKind,
 };
 
+/// The daemon's engine: `--engine` and `--runtime-endpoint`.
+pub struct EngineArgs {
+    pub kind: Option<EngineKind>,
+    pub runtime_endpoint: Option<String>,
+}
+
 /// `daemon`: records until SIGTERM.
 pub async fn serve(
     state_dir: PathBuf,
     socket: PathBuf,
     checkpoint: u64,
     no_refusals: bool,
-    engine: Option<EngineKind>,
+    engine: EngineArgs,
 ) -> anyhow::Result<ExitCode> {
     privileges::check()?;
     daemon::serve(daemon::DaemonConfig {
@@ -37,7 +43,8 @@ pub async fn serve(
         socket,
         checkpoint: Duration::from_secs(checkpoint),
         refusals: !no_refusals,
-        engine,
+        engine: engine.kind,
+        runtime_endpoint: engine.runtime_endpoint,
     })
     .await?;
     Ok(ExitCode::SUCCESS)

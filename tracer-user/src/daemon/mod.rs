@@ -61,6 +61,8 @@ pub struct DaemonConfig {
     pub refusals: bool,
     /// The engine whose containers it records; `None`: Docker if it answers, else Podman.
     pub engine: Option<crate::target::engine::EngineKind>,
+    /// The CRI socket, as crictl spells it.
+    pub runtime_endpoint: Option<String>,
 }
 
 /// Mounts bpffs at /sys/fs/bpf unless it is there.
@@ -143,6 +145,7 @@ pub async fn serve(dc: DaemonConfig) -> Result<(), DaemonError> {
     cfg.checkpoint = dc.checkpoint;
     cfg.refusals = dc.refusals;
     cfg.engine = dc.engine;
+    cfg.runtime_endpoint = dc.runtime_endpoint;
     let mut resumed = false;
     let (mut session, events) = Session::start(cfg, |layout| {
         let t = load_pinned(layout, &pins, dc.refusals, saved.is_some())?;

@@ -280,10 +280,29 @@ impl Session {
     /// tracing the instances running now.
     fn attach(&mut self) -> Result<(), RecordError> {
         if let Some(e) = &self.engine {
-            if let Some(parent) = self.targets.container_parent(e.layout) {
+            // Through the CRI, each pod has a directory of its own: the targets' pods are
+            // watched (as many as the kernel has parent slots for), so that a container the
+            // kubelet restarts is traced from its creation.
+            let parents: Vec<String> = if e.layout.engine == EngineKind::Cri {
+                let mut pods: Vec<String> = self
+                    .targets
+                    .iter()
+                    .filter_map(|t| Some(t.path()?.rsplit_once('/')?.0.to_string()))
+                    .filter(|p| !p.is_empty())
+                    .collect();
+                pods.dedup();
+                pods
+            } else {
+                self.targets
+                    .container_parent(e.layout)
+                    .into_iter()
+                    .collect()
+            };
+            for parent in parents {
                 if !self.kernel.watch_parent(&parent)? {
                     display::warn(&format!(
-                        "too many cgroup parents to watch; {parent} is not"
+                        "too many cgroup parents to watch; {parent} is not (its containers' \
+                         restarts are followed from the next listing)"
                     ));
                 }
             }
@@ -315,6 +334,15 @@ impl Session {
         let docker = self.engine.as_ref().map(|e| (&e.client, e.layout));
         let t = resolve(&spec, None, self.cfg.wait, self.cgroups.as_ref(), docker).await?;
         let i = self.targets.push(t);
+        let cri = self
+            .engine
+            .as_ref()
+            .is_some_and(|e| e.layout.engine == EngineKind::Cri);
+        let pod = self.targets.get(i).path().and_then(|p| p.rsplit_once('/'));
+        if let Some((pod, _)) = pod.filter(|(p, _)| cri && !p.is_empty()) {
+            // As at start (see `attach`): a full set of parents only costs LATE restarts.
+            let _ = self.kernel.watch_parent(pod)?;
+        }
         self.targets
             .attach(i, self.kernel.as_mut(), self.cgroups.as_ref())?;
         Ok(i)

@@ -14,7 +14,7 @@ use crate::{
         Container, ContainerConfig, ContainerFilter, ContainerStatus, ContainerStatusRequest,
         CreateContainerRequest, ExecSyncRequest, Image, ImageSpec, ImageStatusRequest,
         ListContainersRequest, ListPodSandboxRequest, PodSandbox, PodSandboxConfig,
-        PodSandboxFilter, RemoveContainerRequest, RemovePodSandboxRequest, RunPodSandboxRequest,
+        PodSandboxFilter, PodSandboxStatusRequest, RemoveContainerRequest, RemovePodSandboxRequest, RunPodSandboxRequest,
         StartContainerRequest, StopContainerRequest, StopPodSandboxRequest, VersionRequest,
         VersionResponse,
     },
@@ -196,6 +196,25 @@ impl CriClient {
             .map_err(self.call_err("ListPodSandbox"))?
             .into_inner()
             .items)
+    }
+
+    /// A pod sandbox's cgroups path (its own container's `runtimeSpec.linux.cgroupsPath`, from
+    /// the verbose info): the pod's cgroup directory is its parent.
+    pub async fn pod_sandbox_cgroups_path(&self, id: &str) -> Result<Option<String>, CriError> {
+        let req = PodSandboxStatusRequest {
+            pod_sandbox_id: id.to_string(),
+            verbose: true,
+        };
+        let resp = self
+            .runtime
+            .clone()
+            .pod_sandbox_status(req)
+            .await
+            .map_err(self.call_err("PodSandboxStatus"))?
+            .into_inner();
+        Ok(parse_verbose_info(&resp.info)
+            .ok()
+            .and_then(|v| v.cgroups_path))
     }
 
     /// Containers (any state) carrying all of `labels`, in pod `pod_sandbox_id` if given.

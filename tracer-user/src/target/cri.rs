@@ -325,6 +325,38 @@ impl CriEngine {
             .collect())
     }
 
+    /// The cgroup directory of the pod `name` is in (`NAMESPACE/POD[/CONTAINER]`), when the pod
+    /// exists: its sandbox's cgroup's parent. Watched, it shows containers created later from
+    /// their first call (`--wait` for a container not created yet).
+    pub async fn pod_dir(&self, name: &str) -> Result<Option<String>, TargetError> {
+        let (namespace, pod) = match parse_ref(name) {
+            CriRef::Container { namespace, pod, .. } | CriRef::Pod { namespace, pod } => {
+                (namespace, pod)
+            }
+            CriRef::Other(_) => return Ok(None),
+        };
+        let want = HashMap::from([
+            (labels::POD_NAMESPACE.to_string(), namespace.to_string()),
+            (labels::POD_NAME.to_string(), pod.to_string()),
+        ]);
+        let mut pods = self.client.list_pod_sandboxes(&want).await.map_err(err)?;
+        // The ready one (state 0), the newest.
+        pods.sort_by_key(|p| (p.state != 0, std::cmp::Reverse(p.created_at)));
+        let Some(sandbox) = pods.first() else {
+            return Ok(None);
+        };
+        let path = self
+            .client
+            .pod_sandbox_cgroups_path(&sandbox.id)
+            .await
+            .map_err(err)?;
+        Ok(path
+            .as_deref()
+            .and_then(cgroup_dir)
+            .and_then(|d| Some(d.rsplit_once('/')?.0.to_string()))
+            .filter(|d| !d.is_empty()))
+    }
+
     /// `NAMESPACE/POD/CONTAINER` of the running containers, for error messages.
     pub async fn running_names(&self) -> Vec<String> {
         let mut names: Vec<String> = self

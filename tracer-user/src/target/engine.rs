@@ -197,6 +197,14 @@ impl EngineClient {
         }
     }
 
+    /// The cgroup directory of the pod `name` names (the CRI's), to watch for its containers.
+    pub async fn pod_dir(&self, name: &str) -> Option<String> {
+        match self {
+            Self::Cri(c) => c.pod_dir(name).await.ok().flatten(),
+            _ => None,
+        }
+    }
+
     /// The targets `name` stands for: for the CRI, `NAMESPACE/POD` is each of its containers.
     pub async fn expand(&self, name: &str) -> Result<Vec<String>, TargetError> {
         match self {

@@ -192,6 +192,7 @@ impl Session {
         }
         s.prepare_outputs()?;
         s.learn_baseline(&mut events).await?;
+        s.watch_waited_pods().await?;
         s.attach()?;
         Ok((s, events))
     }
@@ -326,6 +327,34 @@ impl Session {
             if n == 1 { "" } else { "s" },
             names.join(", "),
         ));
+        Ok(())
+    }
+
+    /// Through the CRI, a target waited for (its container not created yet) in a pod that
+    /// exists: the pod's directory is watched, so the container is traced from its creation.
+    async fn watch_waited_pods(&mut self) -> Result<(), RecordError> {
+        let Some(e) = self.engine.clone().filter(|e| e.layout.engine == EngineKind::Cri) else {
+            return Ok(());
+        };
+        let waited: Vec<String> = self
+            .targets
+            .iter()
+            .filter(|t| t.path().is_none())
+            .filter_map(|t| match t.spec() {
+                TargetSpec::Container(n) => Some(n.clone()),
+                _ => None,
+            })
+            .collect();
+        for name in waited {
+            if let Some(dir) = e.client.pod_dir(&name).await {
+                if !self.kernel.watch_parent(&dir)? {
+                    display::warn(&format!(
+                        "too many cgroup parents to watch; {dir} is not (its containers' \
+                         first calls may be missed)"
+                    ));
+                }
+            }
+        }
         Ok(())
     }
 

@@ -14,9 +14,9 @@ use crate::{
         Container, ContainerConfig, ContainerFilter, ContainerStatus, ContainerStatusRequest,
         CreateContainerRequest, ExecSyncRequest, Image, ImageSpec, ImageStatusRequest,
         ListContainersRequest, ListPodSandboxRequest, PodSandbox, PodSandboxConfig,
-        PodSandboxFilter, PodSandboxStatusRequest, RemoveContainerRequest, RemovePodSandboxRequest, RunPodSandboxRequest,
-        StartContainerRequest, StopContainerRequest, StopPodSandboxRequest, VersionRequest,
-        VersionResponse,
+        PodSandboxFilter, PodSandboxStatusRequest, RemoveContainerRequest, RemovePodSandboxRequest,
+        RunPodSandboxRequest, StartContainerRequest, StopContainerRequest, StopPodSandboxRequest,
+        VersionRequest, VersionResponse,
     },
 };
 

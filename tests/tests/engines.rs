@@ -202,3 +202,39 @@ fn cri_restart_is_refused_with_why() {
     );
     e2e::assert_one_line_error(&out, "--restart is not supported with the CRI");
 }
+
+#[test]
+fn cri_container_recorded_from_its_creation_with_wait() {
+    preflight();
+    let pod = CriPod::run("st-e2e-cri-wait", Qos::Burstable);
+    let dir = workdir("cri-wait");
+    let profile = dir.join("wait.json");
+    let target = format!("{POD_NAMESPACE}/{}/app", pod.name);
+    // The pod exists, its container not yet (the kubelet pulls its image, say).
+    let mut rec = Recording::start(
+        &[
+            "--engine",
+            "cri",
+            "--wait",
+            &target,
+            "-o",
+            profile.to_str().unwrap(),
+        ],
+        &dir,
+    );
+    let cmd = ["sh".to_string(), "-c".to_string(), script()];
+    let cmd: Vec<&str> = cmd.iter().map(String::as_str).collect();
+    let id = pod.start("app", &cmd, 0, None).expect("container starts");
+    rec.wait_for(
+        &format!("created as {}", &id[..12]),
+        Duration::from_secs(30),
+    );
+    sleep(Duration::from_secs(3));
+    let out = rec.stop();
+    assert!(!out.contains("LATE"), "{out}");
+    assert!(out.contains("traced from its first syscall"), "{out}");
+    let allowed = allowed_names(&profile);
+    for call in ["execve", "getcpu", "getpriority"] {
+        assert!(allowed.contains(call), "{call} missing:\n{out}");
+    }
+}

@@ -237,16 +237,7 @@ impl DockerClient {
         if self.docker.inspect_image(reference).await.is_ok() {
             return Ok(());
         }
-        let mut archive = tar::Builder::new(Vec::new());
-        let mut header = tar::Header::new_gnu();
-        header.set_size(content.len() as u64);
-        header.set_mode(0o755);
-        header.set_cksum();
-        archive
-            .append_data(&mut header, path, content)
-            .map_err(|e| TargetError::Docker(format!("building image archive: {e}")))?;
-        let tarball = archive
-            .into_inner()
+        let tarball = super::one_file_image(path, content)
             .map_err(|e| TargetError::Docker(format!("building image archive: {e}")))?;
         let (repo, tag) = reference.split_once(':').unwrap_or((reference, "latest"));
         // POST /images/create?fromSrc=- is `docker import`.

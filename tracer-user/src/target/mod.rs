@@ -35,6 +35,17 @@ pub enum TargetError {
     Cgroup(String),
 }
 
+/// A tar archive of one executable file, `path` in its root: the runtime baseline's image.
+pub fn one_file_image(path: &str, content: &[u8]) -> std::io::Result<Vec<u8>> {
+    let mut archive = tar::Builder::new(Vec::new());
+    let mut header = tar::Header::new_gnu();
+    header.set_size(content.len() as u64);
+    header.set_mode(0o755);
+    header.set_cksum();
+    archive.append_data(&mut header, path, content)?;
+    archive.into_inner()
+}
+
 fn running_list(running: &[String]) -> String {
     if running.is_empty() {
         "no containers are running".into()

@@ -354,15 +354,7 @@ impl PodmanClient {
         }
         let dir = tempfile::tempdir().map_err(|e| api("import", e))?;
         let tarball = dir.path().join("image.tar");
-        let mut archive = tar::Builder::new(Vec::new());
-        let mut header = tar::Header::new_gnu();
-        header.set_size(content.len() as u64);
-        header.set_mode(0o755);
-        header.set_cksum();
-        archive
-            .append_data(&mut header, path, content)
-            .map_err(|e| api("import", e))?;
-        let bytes = archive.into_inner().map_err(|e| api("import", e))?;
+        let bytes = super::one_file_image(path, content).map_err(|e| api("import", e))?;
         std::fs::write(&tarball, bytes).map_err(|e| api("import", e))?;
         let file = tarball.to_string_lossy().into_owned();
         self.run(&["import", "--quiet", &file, reference])

@@ -333,7 +333,11 @@ impl Session {
     /// Through the CRI, a target waited for (its container not created yet) in a pod that
     /// exists: the pod's directory is watched, so the container is traced from its creation.
     async fn watch_waited_pods(&mut self) -> Result<(), RecordError> {
-        let Some(e) = self.engine.clone().filter(|e| e.layout.engine == EngineKind::Cri) else {
+        let Some(e) = self
+            .engine
+            .clone()
+            .filter(|e| e.layout.engine == EngineKind::Cri)
+        else {
             return Ok(());
         };
         let waited: Vec<String> = self
@@ -360,6 +364,10 @@ impl Session {
 
     /// Adds a target (the daemon's `add`): resolved now, traced from now (or its creation).
     pub async fn add_target(&mut self, spec: TargetSpec) -> Result<usize, RecordError> {
+        let spec_name = match &spec {
+            TargetSpec::Container(n) => Some(n.clone()),
+            _ => None,
+        };
         let docker = self.engine.as_ref().map(|e| (&e.client, e.layout));
         let t = resolve(&spec, None, self.cfg.wait, self.cgroups.as_ref(), docker).await?;
         let i = self.targets.push(t);
@@ -371,6 +379,15 @@ impl Session {
         if let Some((pod, _)) = pod.filter(|(p, _)| cri && !p.is_empty()) {
             // As at start (see `attach`): a full set of parents only costs LATE restarts.
             let _ = self.kernel.watch_parent(pod)?;
+        } else if cri {
+            // Not created yet: its pod's directory, if the pod exists.
+            let dir = match (&self.engine, &spec_name) {
+                (Some(e), Some(n)) => e.client.pod_dir(n).await,
+                _ => None,
+            };
+            if let Some(dir) = dir {
+                let _ = self.kernel.watch_parent(&dir)?;
+            }
         }
         self.targets
             .attach(i, self.kernel.as_mut(), self.cgroups.as_ref())?;

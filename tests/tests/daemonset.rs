@@ -54,7 +54,11 @@ fn daemonset() -> Value {
 
 fn strings(v: &Value) -> Vec<String> {
     v.as_array()
-        .map(|a| a.iter().filter_map(|s| s.as_str().map(String::from)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s.as_str().map(String::from))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -74,9 +78,11 @@ fn quantity(q: &str) -> i64 {
 /// The image: build.sh on the tracer under test, then imported into containerd's `k8s.io`
 /// namespace as the kubelet's images are.
 fn build_image() {
-    let build = sh(Command::new(repo().join("contrib/kubernetes/image/build.sh"))
-        .arg(tracer_bin())
-        .arg(TAG));
+    let build = sh(
+        Command::new(repo().join("contrib/kubernetes/image/build.sh"))
+            .arg(tracer_bin())
+            .arg(TAG),
+    );
     assert!(build.status.success(), "build.sh: {build:?}");
     let mut save = Command::new("docker")
         .args(["save", TAG])
@@ -273,7 +279,6 @@ impl DaemonPod {
             linux: Some(LinuxContainerConfig {
                 resources: Some(resources),
                 security_context: Some(security),
-                ..Default::default()
             }),
             ..Default::default()
         };
@@ -311,7 +316,9 @@ impl DaemonPod {
             if self.client(&["status"]).0 == 0 {
                 return;
             }
-            let st = self.cri.block_on(self.cri.client.container_status(&self.ctr));
+            let st = self
+                .cri
+                .block_on(self.cri.client.container_status(&self.ctr));
             if st.as_ref().is_ok_and(|s| s.status.finished_at != 0) {
                 panic!("the daemon's container exited:\n{}", self.text());
             }
@@ -348,8 +355,13 @@ impl DaemonPod {
     /// The daemon runs with what the manifest grants and nothing more: CAP_BPF and
     /// CAP_PERFMON only, a seccomp filter (RuntimeDefault), no new privileges.
     fn assert_confined(&self) {
-        let info = self.cri.block_on(self.cri.client.container_status(&self.ctr));
-        let pid = info.ok().and_then(|i| i.verbose.pid).expect("the daemon's pid");
+        let info = self
+            .cri
+            .block_on(self.cri.client.container_status(&self.ctr));
+        let pid = info
+            .ok()
+            .and_then(|i| i.verbose.pid)
+            .expect("the daemon's pid");
         let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("its status");
         let field = |k: &str| {
             status
@@ -373,14 +385,23 @@ impl DaemonPod {
             .iter()
             .filter(|(_, m)| inside.starts_with(m.as_str()))
             .max_by_key(|(_, m)| m.len())
-            .and_then(|(v, m)| Some(self.dirs.get(v)?.join(inside[m.len()..].trim_start_matches('/'))))
+            .and_then(|(v, m)| {
+                Some(
+                    self.dirs
+                        .get(v)?
+                        .join(inside[m.len()..].trim_start_matches('/')),
+                )
+            })
             .unwrap_or_else(|| panic!("{inside} is on no writable volume"))
     }
 
     /// The bpffs directory of its pins (of its state directory), from its start-up line.
     fn pins(&self) -> Option<PathBuf> {
         let text = self.text();
-        let rest = text.rsplit("(/sys/fs/bpf/").next().filter(|r| r.len() < text.len())?;
+        let rest = text
+            .rsplit("(/sys/fs/bpf/")
+            .next()
+            .filter(|r| r.len() < text.len())?;
         let pins = Path::new("/sys/fs/bpf").join(rest.split(')').next()?);
         pins.parent().map(Path::to_path_buf)
     }
@@ -397,6 +418,11 @@ impl Drop for DaemonPod {
         if let Some(p) = self.pins() {
             let _ = std::fs::remove_dir_all(p);
         }
+        // The image was built for this run only.
+        let _ = sh(Command::new("ctr")
+            .args(["--address", CRI_ENDPOINT.trim_start_matches("unix://")])
+            .args(["-n", "k8s.io", "images", "rm", CRI_IMAGE]));
+        let _ = sh(Command::new("docker").args(["rmi", TAG]));
         let rel = self.cgroup_parent.trim_start_matches('/');
         let _ = std::fs::remove_dir(Path::new("/sys/fs/cgroup").join(rel));
         if let Ok(dirs) = std::fs::read_dir("/sys/fs/cgroup") {
@@ -464,7 +490,11 @@ fn the_daemonsets_pod_run_through_the_cri_records_a_pod_and_exports_its_kubelet_
     let (code, _, err) = d.client(&["export", &name, "--format", "kubernetes", "-o", &out]);
     assert_eq!(code, 0, "export: {err}\n{}", d.text());
     let written = d.on_host(&out);
-    assert!(written.is_file(), "{} not written: {err}", written.display());
+    assert!(
+        written.is_file(),
+        "{} not written: {err}",
+        written.display()
+    );
     let kubelet = written.with_file_name(format!("{name}.kubelet.json"));
     let allowed = allowed_names(&kubelet);
     for call in ["getcpu", "sysinfo", "nanosleep", "execve"] {
@@ -476,7 +506,10 @@ fn the_daemonsets_pod_run_through_the_cri_records_a_pod_and_exports_its_kubelet_
     d.cri
         .block_on(d.cri.client.stop_container(&d.ctr, 30))
         .unwrap_or_else(|e| panic!("{e}"));
-    let st = d.cri.block_on(d.cri.client.container_status(&d.ctr)).expect("status");
+    let st = d
+        .cri
+        .block_on(d.cri.client.container_status(&d.ctr))
+        .expect("status");
     assert_eq!(st.status.exit_code, 0, "{}", d.text());
     let state = std::fs::read_to_string(state_dir.join("state.json")).expect("state saved");
     assert!(state.contains(&name), "{state}");

@@ -177,4 +177,5 @@ fn the_daemon_has_its_mounts_and_a_command_line_the_binary_takes() {
     assert!(shown.starts_with("Daemon"), "{shown}");
     assert!(shown.contains("/var/lib/seccomp-tracer"), "{shown}");
     assert!(shown.contains("/run/seccomp-tracer/"), "{shown}");
+    assert!(shown.contains("engine: Some(Cri)"), "{shown}");
 }

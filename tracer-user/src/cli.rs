@@ -71,8 +71,8 @@ pub enum Command {
         /// host a second tracepoint (see BENCHMARKS.md).
         #[arg(long)]
         no_refusals: bool,
-        /// The engine whose containers it records; default: Docker if it answers, else Podman,
-        /// else the CRI runtime.
+        /// The engine whose containers it records; default: the one that answers, Docker
+        /// first, then Podman, then a CRI runtime at its default socket.
         #[arg(long, value_enum, value_name = "ENGINE")]
         engine: Option<EngineKind>,
         /// The CRI runtime's socket, as crictl spells it (with --engine cri).

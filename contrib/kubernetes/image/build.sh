@@ -22,7 +22,7 @@ mkdir -p "$root/sys" "$root/proc" "$root/run/seccomp-tracer" "$root/var/lib/secc
 tar -C "$root" --numeric-owner --owner=0 --group=0 -c . |
     docker import \
         --change 'ENTRYPOINT ["/usr/local/bin/seccomp-tracer"]' \
-        --change 'CMD ["daemon", "--state-dir=/var/lib/seccomp-tracer", "--socket=/run/seccomp-tracer/seccomp-tracer.sock"]' \
+        --change 'CMD ["daemon", "--engine=cri", "--state-dir=/var/lib/seccomp-tracer", "--socket=/run/seccomp-tracer/seccomp-tracer.sock"]' \
         --change 'LABEL org.opencontainers.image.title=seccomp-tracer' \
         - "$tag" >/dev/null
 echo "built $tag from $bin"

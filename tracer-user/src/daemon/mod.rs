@@ -59,7 +59,8 @@ pub struct DaemonConfig {
     pub socket: PathBuf,
     pub checkpoint: Duration,
     pub refusals: bool,
-    /// The engine whose containers it records; `None`: Docker if it answers, else Podman.
+    /// The engine whose containers it records; `None`: the one that answers (Docker, Podman,
+    /// then a CRI runtime: `EngineClient::detect`).
     pub engine: Option<crate::target::engine::EngineKind>,
     /// The CRI socket, as crictl spells it.
     pub runtime_endpoint: Option<String>,

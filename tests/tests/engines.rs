@@ -7,7 +7,7 @@ use std::{path::Path, thread::sleep, time::Duration};
 
 use e2e::{
     allowed_names, nr, podman, podman_errno_under, preflight, unseen, workdir, CriPod, CriSeccomp,
-    PodmanContainer, Qos, Recording, POD_NAMESPACE,
+    Daemon, PodmanContainer, Qos, Recording, POD_NAMESPACE,
 };
 
 /// A loop that makes a few distinctive calls (from a thread, a child and itself) and writes
@@ -237,4 +237,45 @@ fn cri_container_recorded_from_its_creation_with_wait() {
     for call in ["execve", "getcpu", "getpriority"] {
         assert!(allowed.contains(call), "{call} missing:\n{out}");
     }
+}
+
+#[test]
+fn daemon_add_by_label_takes_in_pods_through_the_cri() {
+    preflight();
+    let dir = workdir("cri-daemon-label");
+    let mut d = Daemon::start(&dir);
+    d.term();
+    d.restart_with(&["--engine", "cri"]);
+    // As `kubectl -l app=...` selects pods: the pod's labels.
+    let out = d.ok(&["add", "--engine", "cri", "--label", "app=st-e2e-cri-sel"]);
+    assert!(out.contains("0 existing containers"), "{out}");
+    let refused = d.client(&["add", "--engine", "podman", "whatever"]);
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("this daemon records"),
+        "{refused:?}"
+    );
+    let pod = CriPod::run("st-e2e-cri-sel", Qos::BestEffort);
+    let cmd = ["sh".to_string(), "-c".to_string(), script()];
+    let cmd: Vec<&str> = cmd.iter().map(String::as_str).collect();
+    pod.start("app", &cmd, 0, None).expect("container starts");
+    // Named after the pod's owner (its `app` label) and the container.
+    let name = "st-e2e-cri-sel-app";
+    let t0 = std::time::Instant::now();
+    while !d.status()["targets"]
+        .as_array()
+        .is_some_and(|ts| ts.iter().any(|t| t["name"] == name))
+    {
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "not taken in: {}\n{}",
+            d.status(),
+            d.text()
+        );
+        sleep(Duration::from_millis(200));
+    }
+    sleep(Duration::from_secs(3));
+    let p = dir.join(format!("{name}.json"));
+    d.ok(&["export", name, "-o", p.to_str().unwrap()]);
+    let allowed = allowed_names(&p);
+    assert!(allowed.contains("getcpu"), "{}", d.text());
 }

@@ -116,56 +116,15 @@ impl Session {
                 .targets
                 .iter()
                 .any(|t| matches!(t, TargetSpec::Container(_)));
-        let endpoint = cfg.runtime_endpoint.as_deref();
         let engine = if wants_engine {
-            let client = match cfg.engine {
-                Some(kind) => EngineClient::connect(kind, endpoint).await?,
-                None => {
-                    let names: Vec<&str> = cfg
-                        .targets
-                        .iter()
-                        .filter_map(|t| match t {
-                            TargetSpec::Container(n) => Some(n.as_str()),
-                            _ => None,
-                        })
-                        .collect();
-                    EngineClient::detect(&names, endpoint).await?
-                }
-            };
-            let (info, layout) = client.daemon_info().await?;
-            Some(Engine {
-                client,
-                info,
-                layout,
-            })
+            Some(Engine::connect(&cfg).await?)
         } else {
             None
         };
-        if cfg.restart
-            && engine
-                .as_ref()
-                .is_some_and(|e| e.client.kind() == EngineKind::Cri)
-        {
-            return Err(RecordError::Refused(
-                "--restart is not supported with the CRI: the kubelet owns the containers \
-                 (delete the pod or roll out its workload while recording; restarts are followed)"
-                    .into(),
-            ));
-        }
-        // A pod stands for each of its containers.
-        let mut specs = Vec::new();
-        for spec in &cfg.targets {
-            match (spec, &engine) {
-                (TargetSpec::Container(n), Some(e)) => specs.extend(
-                    e.client
-                        .expand(n)
-                        .await?
-                        .into_iter()
-                        .map(TargetSpec::Container),
-                ),
-                _ => specs.push(spec.clone()),
-            }
-        }
+        let specs = match &engine {
+            Some(e) => e.expand(&cfg.targets).await?,
+            None => cfg.targets.clone(),
+        };
         let mut resolved = Vec::new();
         for spec in &specs {
             let docker = engine.as_ref().map(|e| (&e.client, e.layout));
@@ -280,34 +239,7 @@ impl Session {
     /// Watches the engine's container parent and every target's cgroup path, and starts
     /// tracing the instances running now.
     fn attach(&mut self) -> Result<(), RecordError> {
-        if let Some(e) = &self.engine {
-            // Through the CRI, each pod has a directory of its own: the targets' pods are
-            // watched (as many as the kernel has parent slots for), so that a container the
-            // kubelet restarts is traced from its creation.
-            let parents: Vec<String> = if e.layout.engine == EngineKind::Cri {
-                let mut pods: Vec<String> = self
-                    .targets
-                    .iter()
-                    .filter_map(|t| Some(t.path()?.rsplit_once('/')?.0.to_string()))
-                    .filter(|p| !p.is_empty())
-                    .collect();
-                pods.dedup();
-                pods
-            } else {
-                self.targets
-                    .container_parent(e.layout)
-                    .into_iter()
-                    .collect()
-            };
-            for parent in parents {
-                if !self.kernel.watch_parent(&parent)? {
-                    display::warn(&format!(
-                        "too many cgroup parents to watch; {parent} is not (its containers' \
-                         restarts are followed from the next listing)"
-                    ));
-                }
-            }
-        }
+        self.watch_parents()?;
         for i in 0..self.targets.len() {
             self.targets
                 .attach(i, self.kernel.as_mut(), self.cgroups.as_ref())?;
@@ -327,38 +259,6 @@ impl Session {
             if n == 1 { "" } else { "s" },
             names.join(", "),
         ));
-        Ok(())
-    }
-
-    /// Through the CRI, a target waited for (its container not created yet) in a pod that
-    /// exists: the pod's directory is watched, so the container is traced from its creation.
-    async fn watch_waited_pods(&mut self) -> Result<(), RecordError> {
-        let Some(e) = self
-            .engine
-            .clone()
-            .filter(|e| e.layout.engine == EngineKind::Cri)
-        else {
-            return Ok(());
-        };
-        let waited: Vec<String> = self
-            .targets
-            .iter()
-            .filter(|t| t.path().is_none())
-            .filter_map(|t| match t.spec() {
-                TargetSpec::Container(n) => Some(n.clone()),
-                _ => None,
-            })
-            .collect();
-        for name in waited {
-            if let Some(dir) = e.client.pod_dir(&name).await {
-                if !self.kernel.watch_parent(&dir)? {
-                    display::warn(&format!(
-                        "too many cgroup parents to watch; {dir} is not (its containers' \
-                         first calls may be missed)"
-                    ));
-                }
-            }
-        }
         Ok(())
     }
 

@@ -110,6 +110,24 @@ impl Daemon {
         serde_json::from_str(&self.ok(&["status", "--json"])).expect("status --json is JSON")
     }
 
+    /// Waits up to `limit` for `status --json` to satisfy `ok`; fails saying `what` otherwise.
+    pub fn wait_status(
+        &self,
+        what: &str,
+        limit: std::time::Duration,
+        ok: impl Fn(&serde_json::Value) -> bool,
+    ) {
+        let t0 = std::time::Instant::now();
+        loop {
+            let s = self.status();
+            if ok(&s) {
+                return;
+            }
+            assert!(t0.elapsed() < limit, "{what}: {s}\n{}", self.text());
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+    }
+
     /// SIGKILL, and the daemon's exit: no clean-up of its own.
     pub fn kill9(&mut self) {
         let _ = self.child.kill();

@@ -110,19 +110,11 @@ fn daemon_attaches_syscall_programs_only_while_it_records() {
     d.restart();
     assert_eq!(d.syscall_links(), SYSCALL_LINKS, "{}", d.text());
     probe("mbind");
-    let t0 = Instant::now();
-    while !target_status(&d.status(), name)["refused"]
-        .as_array()
-        .is_some_and(|r| r.iter().any(|c| c == "mbind"))
-    {
-        assert!(
-            t0.elapsed() < Duration::from_secs(15),
-            "mbind not reported refused: {}\n{}",
-            d.status(),
-            d.text()
-        );
-        sleep(Duration::from_millis(200));
-    }
+    d.wait_status("mbind not reported refused", Duration::from_secs(15), |s| {
+        target_status(s, name)["refused"]
+            .as_array()
+            .is_some_and(|r| r.iter().any(|c| c == "mbind"))
+    });
 
     let profile = dir.join("exported.json");
     d.ok(&["export", name, "-o", profile.to_str().unwrap()]);

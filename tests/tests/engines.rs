@@ -260,19 +260,11 @@ fn daemon_add_by_label_takes_in_pods_through_the_cri() {
     pod.start("app", &cmd, 0, None).expect("container starts");
     // Named after the pod's owner (its `app` label) and the container.
     let name = "st-e2e-cri-sel-app";
-    let t0 = std::time::Instant::now();
-    while !d.status()["targets"]
-        .as_array()
-        .is_some_and(|ts| ts.iter().any(|t| t["name"] == name))
-    {
-        assert!(
-            t0.elapsed() < Duration::from_secs(30),
-            "not taken in: {}\n{}",
-            d.status(),
-            d.text()
-        );
-        sleep(Duration::from_millis(200));
-    }
+    d.wait_status("not taken in", Duration::from_secs(30), |s| {
+        s["targets"]
+            .as_array()
+            .is_some_and(|ts| ts.iter().any(|t| t["name"] == name))
+    });
     sleep(Duration::from_secs(3));
     let p = dir.join(format!("{name}.json"));
     d.ok(&["export", name, "-o", p.to_str().unwrap()]);

@@ -2,11 +2,7 @@
 //! summary, in `<stem>.why.json` next to the profile, in `explain`, and through a daemon's
 //! kill -9 and restart. Needs root, BPF and Docker; fails (never skips) without them.
 
-use std::{
-    path::Path,
-    thread::sleep,
-    time::{Duration, Instant},
-};
+use std::{path::Path, thread::sleep, time::Duration};
 
 use e2e::{
     busybox, cleanup, docker, nr, preflight, target_status, tracer, workdir, Daemon, Recording,
@@ -117,19 +113,11 @@ fn provenance_survives_a_daemon_kill_9_and_restart_and_is_exported() {
     let mut d = Daemon::start(&dir);
     d.ok(&["add", name]);
     numa_probe(name);
-    let t0 = Instant::now();
-    while !target_status(&d.status(), name)["refused"]
-        .as_array()
-        .is_some_and(|r| r.iter().any(|c| c == "mbind"))
-    {
-        assert!(
-            t0.elapsed() < Duration::from_secs(15),
-            "mbind not reported refused: {}\n{}",
-            d.status(),
-            d.text()
-        );
-        sleep(Duration::from_millis(200));
-    }
+    d.wait_status("mbind not reported refused", Duration::from_secs(15), |s| {
+        target_status(s, name)["refused"]
+            .as_array()
+            .is_some_and(|r| r.iter().any(|c| c == "mbind"))
+    });
     // Two checkpoints (every 2 s), then no goodbye: what the last one saved is all there is.
     sleep(Duration::from_secs(5));
     d.kill9();

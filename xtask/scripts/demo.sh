@@ -51,7 +51,7 @@ wait $rec
 grep -v '^[0-9:.]* [a-z-]*  [a-z_0-9]*$' "$out/record.log" || true
 echo "(first-sighting lines: $(grep -c '^[0-9:.]* [a-z-]*  [a-z_0-9]*$' "$out/record.log"); full log: $out/record.log)"
 
-say "3. The learned profile: $(python3 -c "import json;print(len(set(sum((r['names'] for r in json.load(open('$out/redis.json'))['syscalls'] if r['action']=='SCMP_ACT_ALLOW'), []))))") syscalls allowed (Docker's default allows about 305 on x86_64: see `seccomp-tracer explain`)"
+say "3. The learned profile: $(python3 -c "import json;print(len(set(sum((r['names'] for r in json.load(open('$out/redis.json'))['syscalls'] if r['action']=='SCMP_ACT_ALLOW'), []))))") syscalls allowed (Docker's default allows about 305 on x86_64; seccomp-tracer explain compares the two)"
 
 say "4. A fresh Redis runs under it and serves"
 docker run -d --name "$name-learned" --security-opt "seccomp=$out/redis.json" st-bookworm \

@@ -38,6 +38,12 @@ pub struct WhyFile {
     pub compat_arch: Option<String>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub compat_calls: BTreeMap<String, FileEntry>,
+    /// When the target was first traced (absent from files written before it was kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recorded_since: Option<Timestamp>,
+    /// When each instance traced from its creation (a restart, a re-creation) began.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub instances: Vec<Timestamp>,
 }
 
 /// One call's first sighting.
@@ -96,6 +102,13 @@ impl WhyFile {
             }
         }
         f
+    }
+
+    /// With the target's history: the learning curve's time axis.
+    pub fn with_history(mut self, since: Option<u64>, instances: &[u64]) -> Self {
+        self.recorded_since = since.map(Timestamp);
+        self.instances = instances.iter().copied().map(Timestamp).collect();
+        self
     }
 
     pub fn parse(bytes: &[u8]) -> Result<Self, WhyFileError> {

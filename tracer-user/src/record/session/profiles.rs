@@ -74,11 +74,12 @@ impl Session {
     pub fn why_file(&self, i: usize, c: Option<&Composition>) -> WhyFile {
         let t = self.targets.get(i);
         let with_setup = c.is_some_and(|c| c.unconfined || self.cfg.mode.includes_setup());
+        let h = t.history();
         if !with_setup {
-            return WhyFile::new(self.arch, t.why());
+            return WhyFile::new(self.arch, t.why()).with_history(h.since, &h.instances);
         }
         let mut why = t.why().clone();
         why.merge(t.why_setup());
-        WhyFile::new(self.arch, &why)
+        WhyFile::new(self.arch, &why).with_history(h.since, &h.instances)
     }
 }

@@ -84,6 +84,52 @@ pub struct Target {
     why_setup: Why,
     /// A container's seccomp option and capabilities (`docker inspect`), for refusal hints.
     security: Option<ContainerSecurity>,
+    /// When it was first traced and when each later instance was: the learning curve's axis.
+    history: History,
+}
+
+/// When a target was first traced, and when each of its later instances (restarts,
+/// re-creations) was traced from creation; seconds since the epoch. The last
+/// [`History::MAX_INSTANCES`] instances are kept.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct History {
+    pub since: Option<u64>,
+    pub instances: Vec<u64>,
+}
+
+impl History {
+    pub const MAX_INSTANCES: usize = 1000;
+
+    /// Traced from `at` on (the first time counts).
+    pub fn traced(&mut self, at: u64) {
+        self.since = Some(self.since.map_or(at, |s| s.min(at)));
+    }
+
+    /// A new instance at `at`.
+    pub fn instance(&mut self, at: u64) {
+        self.traced(at);
+        if self.instances.len() >= Self::MAX_INSTANCES {
+            self.instances.remove(0);
+        }
+        self.instances.push(at);
+    }
+
+    /// Takes in a saved history (the daemon's state).
+    pub fn merge(&mut self, other: &History) {
+        if let Some(s) = other.since {
+            self.traced(s);
+        }
+        let mut all: Vec<u64> = other
+            .instances
+            .iter()
+            .chain(&self.instances)
+            .copied()
+            .collect();
+        all.sort_unstable();
+        all.dedup();
+        let skip = all.len().saturating_sub(Self::MAX_INSTANCES);
+        self.instances = all.split_off(skip);
+    }
 }
 
 impl Target {
@@ -109,6 +155,7 @@ impl Target {
             why: Why::default(),
             why_setup: Why::default(),
             security: None,
+            history: History::default(),
         }
     }
 
@@ -174,6 +221,9 @@ impl Target {
     }
     pub fn why_setup(&self) -> &Why {
         &self.why_setup
+    }
+    pub fn history(&self) -> &History {
+        &self.history
     }
     /// The container's seccomp option and capabilities, when known.
     pub fn security(&self) -> Option<&ContainerSecurity> {
@@ -385,6 +435,7 @@ impl Targets {
         // Watch first, so an instance created between the two steps is not missed.
         k.watch(&path, i as u32)?;
         if let Ok(cgroup::CgroupId(id)) = cg.id_of(&path) {
+            self.list[i].history.traced(epoch_secs(SystemTime::now()));
             self.track(i, id, k)?;
             // Nothing runs in it yet: whatever will is traced from its first syscall.
             if cg.is_empty(&path) {
@@ -443,6 +494,7 @@ impl Targets {
         self.track(i, id, k)?;
         self.fold_old(i, id, k)?;
         let t = &mut self.list[i];
+        t.history.instance(epoch_secs(SystemTime::now()));
         match t.container_id.clone() {
             Some(cid) if t.known_ids.contains(&cid) => t.restarts += 1,
             Some(cid) => {

@@ -39,6 +39,9 @@ pub struct Snapshot {
     /// The same, for calls made without a seccomp filter.
     #[serde(default)]
     pub why_setup: Why,
+    /// When it was first traced and its instances were (absent from older state).
+    #[serde(default)]
+    pub history: super::History,
 }
 
 /// Seconds since the Unix epoch.
@@ -72,6 +75,7 @@ impl Targets {
                     selected: t.selected,
                     why: t.why.clone(),
                     why_setup: t.why_setup.clone(),
+                    history: t.history.clone(),
                 })
             })
             .collect()
@@ -97,6 +101,7 @@ impl Targets {
         t.selected = saved.selected;
         t.why.merge(&saved.why);
         t.why_setup.merge(&saved.why_setup);
+        t.history.merge(&saved.history);
         t.last_new = saved
             .last_new
             .map(|(n, at)| (n, SystemTime::UNIX_EPOCH + Duration::from_secs(at)));

@@ -188,3 +188,25 @@ fn calls_made_without_a_filter_are_kept_apart_from_the_programs_own() {
         })
         .is_some());
 }
+
+#[test]
+fn history_keeps_the_first_trace_and_the_last_instances() {
+    use super::History;
+    let mut h = History::default();
+    h.traced(100);
+    h.instance(50);
+    assert_eq!(h.since, Some(50), "the earliest counts");
+    for t in 0..(History::MAX_INSTANCES as u64 + 5) {
+        h.instance(1000 + t);
+    }
+    assert_eq!(h.instances.len(), History::MAX_INSTANCES);
+    assert_eq!(
+        h.instances.last(),
+        Some(&(1000 + History::MAX_INSTANCES as u64 + 4))
+    );
+    let mut restored = History::default();
+    restored.instance(2);
+    restored.merge(&h);
+    assert_eq!(restored.since, Some(2));
+    assert_eq!(restored.instances.len(), History::MAX_INSTANCES);
+}

@@ -78,6 +78,8 @@ pub enum Command {
         /// The CRI runtime's socket, as crictl spells it (with --engine cri).
         #[arg(long, value_name = "URL")]
         runtime_endpoint: Option<String>,
+        #[command(flatten)]
+        guard: GuardArgs,
     },
     /// Start recording containers in the daemon: names or ids (ones not created yet: from
     /// their creation), or name patterns (`'web-*'`) and labels, which also take in matching
@@ -120,6 +122,11 @@ pub enum Command {
         output: Option<PathBuf>,
         #[arg(long, value_enum, default_value = "docker")]
         format: Format,
+        /// Instead of the learned profile: the profile the container runs under (its own
+        /// --security-opt seccomp=FILE) plus every call it refused, allowed whatever the
+        /// arguments; prints what changed, as `diff` does.
+        #[arg(long)]
+        heal: bool,
         #[command(flatten)]
         socket: SocketArg,
     },
@@ -141,6 +148,24 @@ pub struct SocketArg {
     /// The daemon's control socket.
     #[arg(long = "socket", value_name = "PATH", default_value = DEFAULT_SOCKET)]
     pub path: PathBuf,
+}
+
+/// Guarding enforced profiles: shared by `check` and the daemon.
+#[derive(Debug, Args)]
+pub struct GuardArgs {
+    /// Append one JSON object per line for each first sighting, refusal, (re)start and
+    /// checkpoint to FILE (created 0600; only ever appended to a file of such lines), or `-`
+    /// for standard output: for log shippers. Never slows recording: lines a stuck reader or a
+    /// full disk cannot take are dropped and counted ({"event":"dropped","count":N}).
+    #[arg(long, value_name = "FILE|-")]
+    pub events: Option<PathBuf>,
+    /// Run CMD with /bin/sh once per new refusal (a call, per container), in the background,
+    /// at most 4 at a time and 60 s each. The details are in its environment, never in the
+    /// command line: SECCOMP_TRACER_CONTAINER, _CONTAINER_ID, _SYSCALL, _ABI, _PROGRAM, _PID,
+    /// _TIME, _PROFILE (own-profile, default, unconfined, unknown), _FIX and _EVENT (the JSON
+    /// line).
+    #[arg(long, value_name = "CMD")]
+    pub alert_command: Option<String>,
 }
 
 /// What to trace: shared by `record` and `check`.
@@ -231,6 +256,8 @@ pub struct ProfileArgs {
 pub struct CheckArgs {
     #[command(flatten)]
     pub targets: TargetArgs,
+    #[command(flatten)]
+    pub guard: GuardArgs,
     /// Stop after SECS; default: until Ctrl-C or SIGTERM.
     #[arg(long, value_name = "SECS", value_parser = seconds)]
     pub duration: Option<u64>,
@@ -243,6 +270,8 @@ impl CheckArgs {
         cfg.engine = self.targets.engine;
         cfg.runtime_endpoint = self.targets.runtime_endpoint.clone();
         cfg.duration = self.duration.map(Duration::from_secs);
+        cfg.events = self.guard.events;
+        cfg.alert_command = self.guard.alert_command;
         cfg
     }
 }

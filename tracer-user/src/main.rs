@@ -32,12 +32,25 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             no_refusals,
             engine,
             runtime_endpoint,
+            guard,
         } => {
             let engine = daemon::EngineArgs {
                 kind: engine,
                 runtime_endpoint,
             };
-            daemon::serve(state_dir, socket.path, checkpoint, no_refusals, engine).await
+            let guard = daemon::GuardArgs {
+                events: guard.events,
+                alert_command: guard.alert_command,
+            };
+            daemon::serve(
+                state_dir,
+                socket.path,
+                checkpoint,
+                no_refusals,
+                engine,
+                guard,
+            )
+            .await
         }
         Command::Add {
             containers,
@@ -55,8 +68,9 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             container,
             output,
             format,
+            heal,
             socket,
-        } => daemon::export(&socket.path, container, output, format).await,
+        } => daemon::export(&socket.path, container, output, format, heal).await,
         Command::Floor { programs } => floor::floor(&programs).await,
     }
 }

@@ -29,6 +29,12 @@ pub struct EngineArgs {
     pub runtime_endpoint: Option<String>,
 }
 
+/// The daemon's `--events` and `--alert-command`.
+pub struct GuardArgs {
+    pub events: Option<PathBuf>,
+    pub alert_command: Option<String>,
+}
+
 /// `daemon`: records until SIGTERM.
 pub async fn serve(
     state_dir: PathBuf,
@@ -36,6 +42,7 @@ pub async fn serve(
     checkpoint: u64,
     no_refusals: bool,
     engine: EngineArgs,
+    guard: GuardArgs,
 ) -> anyhow::Result<ExitCode> {
     privileges::check()?;
     daemon::serve(daemon::DaemonConfig {
@@ -45,6 +52,8 @@ pub async fn serve(
         refusals: !no_refusals,
         engine: engine.kind,
         runtime_endpoint: engine.runtime_endpoint,
+        events: guard.events,
+        alert_command: guard.alert_command,
     })
     .await?;
     Ok(ExitCode::SUCCESS)
@@ -110,17 +119,31 @@ pub async fn export(
     container: String,
     output: Option<PathBuf>,
     format: Format,
+    heal: bool,
 ) -> anyhow::Result<ExitCode> {
-    let req = Request::Export { container, format };
+    let req = Request::Export {
+        container,
+        format,
+        heal,
+    };
     let Response::Profile {
         doc,
         kubelet,
         summary,
         why,
+        diff,
     } = request(socket, &req).await?
     else {
         anyhow::bail!("the daemon answered export with something else");
     };
+    // The difference goes where the profile does not.
+    if let Some(diff) = diff {
+        if output.is_some() {
+            display::print(&diff);
+        } else {
+            display::warn_plain(diff.trim_end());
+        }
+    }
     match output {
         Some(path) => {
             sink::write(&path, &Rendered { doc, kubelet })?;

@@ -64,6 +64,9 @@ pub struct DaemonConfig {
     pub engine: Option<crate::target::engine::EngineKind>,
     /// The CRI socket, as crictl spells it.
     pub runtime_endpoint: Option<String>,
+    /// `--events FILE|-` and `--alert-command CMD`.
+    pub events: Option<PathBuf>,
+    pub alert_command: Option<String>,
 }
 
 /// Mounts bpffs at /sys/fs/bpf unless it is there.
@@ -147,6 +150,8 @@ pub async fn serve(dc: DaemonConfig) -> Result<(), DaemonError> {
     cfg.refusals = dc.refusals;
     cfg.engine = dc.engine;
     cfg.runtime_endpoint = dc.runtime_endpoint;
+    cfg.events = dc.events;
+    cfg.alert_command = dc.alert_command;
     let mut resumed = false;
     let (mut session, events) = Session::start(cfg, |layout| {
         let t = load_pinned(layout, &pins, dc.refusals, saved.is_some())?;
@@ -199,6 +204,7 @@ pub async fn serve(dc: DaemonConfig) -> Result<(), DaemonError> {
     acceptor.abort();
     let saved = session.checkpoint(&mut control);
     let _ = std::fs::remove_file(&dc.socket);
+    session.finish_observers().await;
     result?;
     if !saved {
         return Err(DaemonError::Record(RecordError::Refused(

@@ -29,6 +29,9 @@ pub enum Request {
     Export {
         container: String,
         format: Format,
+        /// Instead: the profile the container runs under plus the calls it refused.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        heal: bool,
     },
 }
 
@@ -47,6 +50,9 @@ pub enum Response {
         /// The first sightings (`profile::why::WhyFile`), written next to the profile.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         why: Option<serde_json::Value>,
+        /// With `heal`: what the healed profile allows that the one in force does not.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        diff: Option<String>,
     },
     Error {
         message: String,
@@ -157,6 +163,7 @@ mod tests {
         let r = Request::Export {
             container: "web".into(),
             format: Format::Oci,
+            heal: false,
         };
         let line = serde_json::to_string(&r).unwrap();
         assert_eq!(line, r#"{"op":"export","container":"web","format":"oci"}"#);

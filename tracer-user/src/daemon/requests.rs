@@ -78,7 +78,16 @@ impl Control {
             },
             Request::Remove { containers } => self.remove(session, &containers),
             Request::Status => status(session).map(Response::Status),
-            Request::Export { container, format } => export(session, &container, format),
+            Request::Export {
+                container,
+                format,
+                heal: false,
+            } => export(session, &container, format),
+            Request::Export {
+                container,
+                format,
+                heal: true,
+            } => heal(session, &container, format),
         };
         if changes {
             if let Err(e) = sync_hooks(session, false) {
@@ -232,6 +241,47 @@ fn export(session: &Session, name: &str, format: Format) -> Result<Response, Rec
             t.restarts()
         ),
         why: Some(session.why_file(i, Some(&c)).to_json()),
+        diff: None,
+    })
+}
+
+/// `export --heal`: the profile target `name` runs under, allowing what it refused too.
+fn heal(session: &Session, name: &str, format: Format) -> Result<Response, RecordError> {
+    let Some(i) = session.find(name) else {
+        return Err(RecordError::Refused(format!(
+            "{name} is not recorded by the daemon"
+        )));
+    };
+    let t = session.target(i);
+    let label = t.label();
+    let Some(in_force) = t.security().and_then(|s| s.own_profile.as_deref()) else {
+        return Err(RecordError::Refused(format!(
+            "{label} does not run under a profile of its own (--security-opt seccomp=FILE), so \
+             there is none to heal; `export {label}` writes the profile it learned"
+        )));
+    };
+    let learned = session.learned(i)?;
+    let refused = refused_names(session.arch(), &learned);
+    let healed = crate::profile::heal::heal(in_force, session.arch(), &refused)
+        .map_err(|e| RecordError::Refused(format!("{label}: {e}")))?;
+    let rendered = crate::record::sink::Rendered::new(format, session.arch(), label, &healed.after);
+    let diff = crate::profiles::diff(&healed.before, &healed.after, "in force", "healed");
+    let summary = if healed.added.is_empty() {
+        format!("{label}: its profile refused nothing; the healed profile is the one in force")
+    } else {
+        format!(
+            "{label}: the profile in force, plus {} it refused: {}",
+            healed.added.len(),
+            healed.added.join(", ")
+        )
+    };
+    let (_, c) = session.compose(i)?;
+    Ok(Response::Profile {
+        doc: rendered.doc,
+        kubelet: rendered.kubelet,
+        summary,
+        why: Some(session.why_file(i, Some(&c)).to_json()),
+        diff: Some(diff),
     })
 }
 

@@ -4,6 +4,7 @@
 pub mod args;
 pub mod docs;
 pub mod formats;
+pub mod heal;
 pub mod moby;
 mod set;
 pub mod why;

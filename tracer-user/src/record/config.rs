@@ -101,6 +101,10 @@ pub struct Config {
     pub engine: Option<EngineKind>,
     /// The CRI socket (`unix:///run/containerd/containerd.sock`), as crictl spells it.
     pub runtime_endpoint: Option<String>,
+    /// `--events`: where one JSON object per event is appended (`-`: standard output).
+    pub events: Option<PathBuf>,
+    /// `--alert-command`: run with `sh -c` once per new refusal.
+    pub alert_command: Option<String>,
 }
 
 /// How often a session saves what it learned, unless told otherwise.
@@ -129,6 +133,8 @@ impl Config {
             refusals: true,
             engine: None,
             runtime_endpoint: None,
+            events: None,
+            alert_command: None,
         }
     }
 

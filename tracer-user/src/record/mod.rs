@@ -3,8 +3,10 @@
 //! ([`session`]), the live display ([`display`]) and where profiles go ([`sink`]). Nothing here
 //! knows the daemon: it wraps a session through [`session::Driver`].
 
+pub mod activity;
 pub mod config;
 pub mod display;
+pub mod observers;
 pub mod session;
 pub mod sink;
 pub mod standalone;

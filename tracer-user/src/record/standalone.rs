@@ -60,11 +60,14 @@ pub async fn record_until(
     let stop = async {
         write = stop.await;
     };
-    session.run(events, stop, &mut Profiles).await?;
-    if !write {
-        return Ok(None);
-    }
-    summary(&session).map(Some)
+    let ran = session.run(events, stop, &mut Profiles).await;
+    let summary = match ran {
+        Ok(()) if write => summary(&session).map(Some),
+        Ok(()) => Ok(None),
+        Err(e) => Err(e),
+    };
+    session.finish_observers().await;
+    summary
 }
 
 /// Writes every profile (record, run) or reports refusals (check), and the summary.

@@ -25,6 +25,9 @@ pub enum SeccompInForce {
 pub struct ContainerSecurity {
     pub seccomp: SeccompInForce,
     pub caps: CapSet,
+    /// The document of the container's own profile, as the engine holds it (what `export
+    /// --heal` starts from).
+    pub own_profile: Option<String>,
 }
 
 impl ContainerSecurity {
@@ -50,9 +53,14 @@ impl ContainerSecurity {
                 Err(e) => SeccompInForce::Unreadable(e.to_string()),
             },
         };
+        let own_profile = match &seccomp {
+            SeccompInForce::Custom(_) | SeccompInForce::Unreadable(_) => value.map(String::from),
+            _ => None,
+        };
         Self {
             seccomp,
             caps: CapSet::container(cap_add, cap_drop, privileged),
+            own_profile,
         }
     }
 
@@ -61,6 +69,7 @@ impl ContainerSecurity {
         Self {
             seccomp: SeccompInForce::Default,
             caps: CapSet::docker_default(),
+            own_profile: None,
         }
     }
 }

@@ -281,6 +281,7 @@ fn an_unconditional_rule_decides_alone_as_in_libseccomp() {
     let sec = ContainerSecurity {
         seccomp: SeccompInForce::Custom(Box::new(p)),
         caps: CapSet::docker_default(),
+        own_profile: None,
     };
     let h = refusal_hint("socket", host(6, 8), Some(&sec));
     assert!(

@@ -18,9 +18,12 @@ mod engine;
 mod profiles;
 
 use super::{
+    activity::Activity,
     config::{Config, Mode, Output},
-    display, sink,
-    targets::{resolve, Target, Targets},
+    display,
+    observers::Observers,
+    sink,
+    targets::{epoch_ns, resolve, Guard, Target, Targets},
     RecordError,
 };
 use crate::{
@@ -70,6 +73,8 @@ pub struct Session {
     targets: Targets,
     baseline: Learned,
     baseline_source: Option<baseline::Source>,
+    /// `--events` and `--alert-command`.
+    observers: Observers,
 }
 
 impl Session {
@@ -95,6 +100,7 @@ impl Session {
             targets,
             baseline: Learned::default(),
             baseline_source: None,
+            observers: Observers::default(),
         }
     }
 
@@ -131,12 +137,19 @@ impl Session {
             let label = cfg.label.as_deref();
             resolved.push(resolve(spec, label, cfg.wait, &cgroups, docker).await?);
         }
+        let observers = Observers::open(cfg.events.as_deref(), cfg.alert_command.as_deref())?;
         let layout = KernelLayout::detect(arch)?;
         let mut tracer = load(&layout)?;
         let mut events = tracer
             .take_events()
             .ok_or(BpfError::Load("ring buffer unavailable".into()))?;
         let mut s = Self::new(cfg, arch, Box::new(tracer), Box::new(cgroups), engine);
+        s.observers = observers;
+        match s.cfg.mode {
+            Mode::Check => s.targets.set_guard(Guard::Check),
+            Mode::Daemon { .. } => s.targets.set_guard(Guard::Daemon),
+            Mode::Record | Mode::Run => {}
+        }
         for t in resolved {
             // The same container or cgroup named twice (`record c c`, a name and its id) is
             // one target, with one file.
@@ -205,11 +218,23 @@ impl Session {
         Ok(self.kernel.counters()?)
     }
 
-    /// Shows what the targets queued for the live display.
+    /// Shows what the targets queued for the live display, and hands what happened to the
+    /// observers.
     fn show_notes(&mut self) {
         for line in self.targets.take_notes() {
             display::say(&line);
         }
+        let activity = self.targets.take_activity();
+        if !self.observers.is_empty() {
+            self.observers.publish(&activity);
+        }
+    }
+
+    /// The end of a session: the last events written and alert commands run (a few seconds
+    /// at most).
+    pub async fn finish_observers(&mut self) {
+        self.show_notes();
+        std::mem::take(&mut self.observers).finish().await;
     }
 
     async fn learn_baseline(&mut self, events: &mut EventReader) -> Result<(), RecordError> {
@@ -398,7 +423,7 @@ impl Session {
     pub fn checkpoint<D: Driver>(&mut self, driver: &mut D) -> bool {
         let r = self.reconcile();
         self.warn_on(r);
-        match driver.checkpoint(self) {
+        let ok = match driver.checkpoint(self) {
             Ok(()) => {
                 let released = self.targets.release_folded(self.kernel.as_mut());
                 self.warn_on(released);
@@ -408,7 +433,15 @@ impl Session {
                 display::warn(&format!("checkpoint failed (tried again later): {e}"));
                 false
             }
+        };
+        if !self.observers.is_empty() {
+            self.observers.publish(&[Activity::Checkpoint {
+                targets: self.targets.len(),
+                ok,
+                at_ns: epoch_ns(std::time::SystemTime::now()),
+            }]);
         }
+        ok
     }
 
     /// Reconciles the targets with the kernel's map (see [`Targets::reconcile`]).

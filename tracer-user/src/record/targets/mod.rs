@@ -12,7 +12,10 @@ use std::{
 
 use tracer_common::{event_kind, watch_tag, Event};
 
-use crate::record::{display, RecordError};
+use crate::record::{
+    activity::{Activity, Call, Under},
+    display, RecordError,
+};
 
 mod engine;
 mod provisional;
@@ -23,6 +26,8 @@ mod sightings;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_guard;
+#[cfg(test)]
 mod tests_kernel;
 #[cfg(test)]
 mod tests_why;
@@ -31,8 +36,8 @@ use crate::{
     kernel::{Cgroups, Kernel},
     privileges::{KernelVersion, MIN_KERNEL},
     profile::{
-        moby::{refusal_hint, ContainerSecurity, Host},
-        why::Why,
+        moby::{refusal_hint, ContainerSecurity, Host, SeccompInForce},
+        why::{Timestamp, Why},
         Learned, SyscallSet,
     },
     syscalls::Arch,
@@ -40,7 +45,7 @@ use crate::{
 };
 pub use engine::Created;
 pub use resolve::resolve;
-pub use saved::{epoch_secs, Snapshot};
+pub use saved::{epoch_ns, epoch_secs, Snapshot};
 use sightings::clock_offset;
 
 /// How long a cgroup adopted under a watched parent is traced while waiting for the engine to
@@ -86,6 +91,30 @@ pub struct Target {
     security: Option<ContainerSecurity>,
     /// When it was first traced and when each later instance was: the learning curve's axis.
     history: History,
+}
+
+/// Which fix an alert names: what the session can do about a refusal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Guard {
+    /// The daemon: its `export --heal` writes the profile in force plus what it refused.
+    Daemon,
+    /// `check`: it writes nothing.
+    Check,
+}
+
+impl Guard {
+    /// The fix for `call`, refused to `target` by its own profile.
+    pub fn fix(self, target: &str, call: &str) -> String {
+        match self {
+            Guard::Daemon => {
+                format!("seccomp-tracer export {target} --heal -o {target}.healed.json")
+            }
+            Guard::Check => format!(
+                "allow {call} in the container's profile (recorded by the daemon, \
+                 `seccomp-tracer export {target} --heal` writes it)"
+            ),
+        }
+    }
 }
 
 /// When a target was first traced, and when each of its later instances (restarts,
@@ -229,6 +258,15 @@ impl Target {
     pub fn security(&self) -> Option<&ContainerSecurity> {
         self.security.as_ref()
     }
+    /// What its calls run under, as far as the engine said.
+    pub fn under(&self) -> Under {
+        match self.security.as_ref().map(|s| &s.seccomp) {
+            Some(SeccompInForce::Custom(_) | SeccompInForce::Unreadable(_)) => Under::OwnProfile,
+            Some(SeccompInForce::Default) => Under::Default,
+            Some(SeccompInForce::Unconfined) => Under::Unconfined,
+            None => Under::Unknown,
+        }
+    }
     pub fn is_container(&self) -> bool {
         matches!(self.spec, TargetSpec::Container(_))
     }
@@ -271,6 +309,11 @@ pub struct Targets {
     show_seen: bool,
     /// Lines for the live display, in order.
     notes: Vec<String>,
+    /// What happened, for `--events` and `--alert-command`, in order.
+    activity: Vec<Activity>,
+    /// Guarding enforced profiles (`check`, the daemon): a refusal under a container's own
+    /// profile is an alert, with this fix.
+    guard: Option<Guard>,
     /// Cgroups folded into user space (or retired) whose kernel records are dropped only
     /// once a checkpoint has saved what they held: a crash in between loses nothing.
     folded_out: Vec<u64>,
@@ -295,6 +338,8 @@ impl Targets {
             selectors: Vec::new(),
             show_seen,
             notes: Vec::new(),
+            activity: Vec::new(),
+            guard: None,
             folded_out: Vec::new(),
             map_full: 0,
             clock: clock_offset(),
@@ -359,6 +404,14 @@ impl Targets {
     }
     fn note(&mut self, line: String) {
         self.notes.push(line);
+    }
+    /// What happened since the last call, in order.
+    pub fn take_activity(&mut self) -> Vec<Activity> {
+        std::mem::take(&mut self.activity)
+    }
+    /// Refusals under a container's own profile are alerts, with `g`'s fix.
+    pub fn set_guard(&mut self, g: Guard) {
+        self.guard = Some(g);
     }
 
     /// Sets where each target's profile goes, as `output_for(label, count)` says.
@@ -495,18 +548,33 @@ impl Targets {
         self.fold_old(i, id, k)?;
         let t = &mut self.list[i];
         t.history.instance(epoch_secs(SystemTime::now()));
-        match t.container_id.clone() {
-            Some(cid) if t.known_ids.contains(&cid) => t.restarts += 1,
+        let restart = match t.container_id.clone() {
+            Some(cid) if t.known_ids.contains(&cid) => {
+                t.restarts += 1;
+                true
+            }
             Some(cid) => {
                 t.known_ids.push(cid);
                 t.fresh += 1;
+                false
             }
-            None => t.fresh += 1,
-        }
+            None => {
+                t.fresh += 1;
+                false
+            }
+        };
         let line = format!(
             "{}: new instance (cgroup {id}), traced from its first syscall",
             t.label
         );
+        let activity = Activity::Instance {
+            target: t.label.clone(),
+            container_id: t.container_id.clone(),
+            cgroup: id,
+            restart,
+            at_ns: epoch_ns(SystemTime::now()),
+        };
+        self.activity.push(activity);
         self.note(line);
         if was_provisional {
             // Its first sightings came while nobody owned it: show them now.
@@ -554,13 +622,14 @@ impl Targets {
         Ok(())
     }
 
-    /// A first sighting (or refusal) in a cgroup of ours: counted and shown once.
+    /// A first sighting (or refusal) in a cgroup of ours: counted, shown once and queued as
+    /// activity once per target.
     fn on_sighting(&mut self, ev: Event) {
         let Some(&i) = self.by_cgroup.get(&ev.cgroup_id) else {
             return self.hold_sighting(&ev);
         };
         let (call, sighting) = self.sighting(&ev);
-        self.list[i].why.saw(call, sighting);
+        self.list[i].why.saw(call, sighting.clone());
         let compat = matches!(
             ev.kind,
             event_kind::SEEN_COMPAT | event_kind::REFUSED_COMPAT
@@ -572,9 +641,11 @@ impl Targets {
             Some(self.arch)
         };
         let name = table.and_then(|a| a.name(ev.value));
+        let abi = crate::profile::formats::arch_name(table.unwrap_or(self.arch));
         let shown = display::call_name(self.arch, ev.value, compat);
         let show_seen = self.show_seen;
         let host = self.host();
+        let guard = self.guard;
         let t = &mut self.list[i];
         if seen {
             t.events += 1;
@@ -582,19 +653,63 @@ impl Targets {
         }
         // Compat numbers are kept apart from native ones in what was shown.
         let key = ev.value | if compat { 1 << 31 } else { 0 };
-        let line = if seen {
-            (t.shown.insert(key) && show_seen).then(|| format!("{}  {shown}", t.label))
+        let first = if seen {
+            t.shown.insert(key)
         } else {
-            t.shown_refused.insert(key).then(|| {
-                let hint = name
-                    .map(|n| refusal_hint(n, host, t.security.as_ref()))
-                    .unwrap_or_default();
-                format!("{}  REFUSED {shown}: {hint}", t.label)
-            })
+            t.shown_refused.insert(key)
         };
-        if let Some(line) = line {
-            self.note(line);
+        if !first {
+            return;
         }
+        let what = Call {
+            target: t.label.clone(),
+            container_id: t.container_id.clone(),
+            name: display::short_name(name, ev.value),
+            abi,
+            program: sighting.program.clone(),
+            pid: sighting.pid,
+            at_ns: sighting.at_ns,
+        };
+        if seen {
+            if show_seen {
+                let line = format!("{}  {shown}", t.label);
+                self.note(line);
+            }
+            self.activity.push(Activity::FirstSighting(what));
+            return;
+        }
+        let under = t.under();
+        let hint = name
+            .map(|n| refusal_hint(n, host, t.security.as_ref()))
+            .unwrap_or_default();
+        let line = match guard {
+            Some(g) if under == Under::OwnProfile => {
+                let fix = g.fix(&t.label, &what.name);
+                let line = format!(
+                    "{}  ALERT {shown} refused by its profile: {} (pid {}) at {} UTC; fix: {fix}",
+                    t.label,
+                    crate::profile::formats::escape(&what.program),
+                    what.pid,
+                    Timestamp(what.at_ns / 1_000_000_000).time(),
+                );
+                self.activity.push(Activity::Refusal {
+                    call: what,
+                    under,
+                    fix,
+                });
+                line
+            }
+            _ => {
+                let line = format!("{}  REFUSED {shown}: {hint}", t.label);
+                self.activity.push(Activity::Refusal {
+                    call: what,
+                    under,
+                    fix: hint,
+                });
+                line
+            }
+        };
+        self.note(line);
     }
 
     /// Cgroups the kernel's map had no room for.

@@ -44,6 +44,13 @@ pub struct Snapshot {
     pub history: super::History,
 }
 
+/// Nanoseconds since the Unix epoch.
+pub fn epoch_ns(t: SystemTime) -> u64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or_default()
+}
+
 /// Seconds since the Unix epoch.
 pub fn epoch_secs(t: SystemTime) -> u64 {
     t.duration_since(SystemTime::UNIX_EPOCH)
@@ -93,6 +100,18 @@ impl Targets {
         let spec = TargetSpec::Container(saved.name.clone());
         let mut t = current.unwrap_or_else(|| Target::new(spec, saved.name.clone()));
         t.active = saved.active;
+        // What was learned before is not new: no line, event or alert again for it.
+        for (calls, bit) in [
+            (&saved.learned.native, 0),
+            (&saved.learned.compat, 1u32 << 31),
+        ] {
+            for nr in calls.allowed.iter() {
+                t.shown.insert(nr | bit);
+            }
+            for nr in calls.refused.iter() {
+                t.shown_refused.insert(nr | bit);
+            }
+        }
         t.folded = saved.learned;
         t.fresh = saved.fresh;
         t.restarts = saved.restarts;

@@ -38,6 +38,21 @@ impl Daemon {
         d
     }
 
+    /// Like [`start`](Self::start), with `extra` daemon arguments.
+    pub fn start_with(dir: &Path, extra: &[&str]) -> Self {
+        let socket = dir.join("ctl.sock");
+        let state = dir.join("state");
+        let log = dir.join("daemon.log");
+        let mut d = Daemon {
+            child: Self::spawn(&log, &socket, &state, extra),
+            log,
+            socket,
+            state,
+        };
+        d.wait_ready();
+        d
+    }
+
     fn spawn(log: &Path, socket: &Path, state: &Path, extra: &[&str]) -> Child {
         Self::spawn_env(log, socket, state, extra, &[])
     }

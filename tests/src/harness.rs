@@ -89,10 +89,21 @@ impl Recording {
 
     /// Like [`start`](Self::start), with environment variables (the test knobs).
     pub fn start_env(args: &[&str], dir: &Path, env: &[(&str, &str)]) -> Self {
-        let log = dir.join("record.log");
+        Self::start_sub("record", args, dir, env, "recording ")
+    }
+
+    /// `seccomp-tracer SUB ARGS` (record, check), returning once its output has `ready`.
+    pub fn start_sub(
+        sub: &str,
+        args: &[&str],
+        dir: &Path,
+        env: &[(&str, &str)],
+        ready: &str,
+    ) -> Self {
+        let log = dir.join(format!("{sub}.log"));
         let file = std::fs::File::create(&log).expect("log file");
         let child = Command::new(tracer_bin())
-            .arg("record")
+            .arg(sub)
             .args(args)
             .envs(env.iter().copied())
             .stdout(file.try_clone().expect("dup"))
@@ -100,7 +111,7 @@ impl Recording {
             .spawn()
             .expect("spawn seccomp-tracer");
         let mut r = Self { child, log };
-        r.wait_for("recording ", Duration::from_secs(120));
+        r.wait_for(ready, Duration::from_secs(120));
         r
     }
 
@@ -130,6 +141,14 @@ impl Recording {
     /// Ctrl-C, then the whole output; panics unless it exits 0.
     pub fn stop(self) -> String {
         self.stop_with(libc::SIGINT)
+    }
+
+    /// Ctrl-C; its exit status and whole output.
+    pub fn interrupt(mut self) -> (std::process::ExitStatus, String) {
+        // SAFETY: plain kill(2) on our own child.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGINT) };
+        let status = self.child.wait().expect("wait");
+        (status, self.text())
     }
 
     /// Sends `signal`, then the whole output; panics unless it exits 0.

@@ -1,0 +1,192 @@
+//! Guarding an enforced profile: a container under the profile it learned makes a call the
+//! training never saw; the daemon says it in an ALERT line, runs `--alert-command` once with the
+//! details, writes the refusal to `--events`, and `export --heal` writes a profile under which
+//! the call succeeds; `check` alerts the same way. Needs root, BPF and Docker; fails (never
+//! skips) without them.
+
+use std::{path::Path, thread::sleep, time::Duration, time::Instant};
+
+use e2e::{
+    allowed_names, busybox, cleanup, docker, errno_under, nr, preflight, target_status, unseen,
+    workdir, Daemon, Recording,
+};
+
+/// A copy of the probe named `intruder` makes call `nr` directly.
+fn intruder(container: &str, call: &str) -> String {
+    let script = format!(
+        "cp /probe /tmp/intruder && /tmp/intruder direct {}",
+        nr(call)
+    );
+    docker(&["exec", container, "sh", "-c", &script])
+}
+
+/// Waits for `path` to have at least `n` lines; its lines.
+fn lines_of(path: &Path, n: usize, limit: Duration, context: &dyn Fn() -> String) -> Vec<String> {
+    let t0 = Instant::now();
+    loop {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        let lines: Vec<String> = text.lines().map(String::from).collect();
+        if lines.len() >= n {
+            return lines;
+        }
+        assert!(
+            t0.elapsed() < limit,
+            "{} has {} lines, not {n}:\n{text}\n{}",
+            path.display(),
+            lines.len(),
+            context()
+        );
+        sleep(Duration::from_millis(200));
+    }
+}
+
+/// Learns the profile of a busybox loop that also runs the probe (as `intruder`, making
+/// getppid), so that under it the probe runs and only the call chosen later is new.
+fn learn(dir: &Path) -> std::path::PathBuf {
+    let name = "st-e2e-guard-learn";
+    let _c = cleanup(&[name]);
+    let profile = dir.join("learned.json");
+    busybox(name, "while true; do sleep 0.2; done", None);
+    let mut rec = Recording::start(&[name, "-o", profile.to_str().unwrap()], dir);
+    rec.wait_for("recording 1 target", Duration::from_secs(60));
+    for _ in 0..2 {
+        intruder(name, "getppid");
+    }
+    sleep(Duration::from_secs(1));
+    rec.stop();
+    profile
+}
+
+#[test]
+fn a_new_call_under_the_learned_profile_alerts_once_streams_and_heals() {
+    preflight();
+    let name = "st-e2e-guard";
+    let _c = cleanup(&[name]);
+    let dir = workdir("guard");
+    let learned = learn(&dir);
+    let call = unseen(&allowed_names(&learned));
+
+    let events = dir.join("events.jsonl");
+    let alerts = dir.join("alerts");
+    let alert_cmd = format!(
+        "printf '%s|%s|%s|%s|%s\\n' \"$SECCOMP_TRACER_CONTAINER\" \"$SECCOMP_TRACER_SYSCALL\" \
+         \"$SECCOMP_TRACER_PROGRAM\" \"$SECCOMP_TRACER_PROFILE\" \"$SECCOMP_TRACER_FIX\" >> {}",
+        alerts.display()
+    );
+    let d = Daemon::start_with(
+        &dir,
+        &[
+            "--events",
+            events.to_str().unwrap(),
+            "--alert-command",
+            &alert_cmd,
+        ],
+    );
+    busybox(name, "while true; do sleep 0.2; done", Some(&learned));
+    d.ok(&["add", name]);
+    d.wait_status("the guarded container runs", Duration::from_secs(30), |s| {
+        target_status(s, name)["running"] == true
+    });
+    // The same new call, three times: one alert.
+    for _ in 0..3 {
+        let out = intruder(name, call);
+        assert!(out.contains("errno=1"), "{call} not refused: {out}");
+    }
+    let log = || d.text();
+    let got = lines_of(&alerts, 1, Duration::from_secs(30), &log);
+    sleep(Duration::from_secs(3));
+    let got_later = lines_of(&alerts, 1, Duration::from_secs(1), &log);
+    assert_eq!(
+        got_later.len(),
+        1,
+        "the alert ran more than once: {got_later:?}"
+    );
+    let fields: Vec<&str> = got[0].split('|').collect();
+    assert_eq!(
+        &fields[..4],
+        &[name, call, "intruder", "own-profile"],
+        "{got:?}"
+    );
+    assert!(
+        fields[4].contains(&format!("export {name} --heal")),
+        "{got:?}"
+    );
+    let text = d.text();
+    assert!(
+        text.contains(&format!(
+            "{name}  ALERT {call} refused by its profile: intruder (pid "
+        )),
+        "no alert line:\n{text}"
+    );
+
+    let stream = lines_of(&events, 1, Duration::from_secs(10), &log);
+    let parsed: Vec<serde_json::Value> = stream
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let refusals: Vec<&serde_json::Value> = parsed
+        .iter()
+        .filter(|v| v["event"] == "refusal" && v["container"] == name)
+        .collect();
+    assert_eq!(refusals.len(), 1, "{stream:?}");
+    assert_eq!(refusals[0]["syscall"], call);
+    assert_eq!(refusals[0]["program"], "intruder");
+    assert!(refusals[0]["pid"].as_u64().is_some_and(|p| p > 1));
+    d.wait_status("a checkpoint", Duration::from_secs(10), |_| {
+        std::fs::read_to_string(&events).is_ok_and(|t| t.contains("\"event\":\"checkpoint\""))
+    });
+
+    let healed = dir.join("healed.json");
+    let out = d.client(&["export", name, "--heal", "-o", healed.to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        stdout.contains(&format!("only healed allows (1): {call}")),
+        "the difference is not printed:\n{stdout}"
+    );
+    assert_eq!(errno_under(&healed, "st-busybox", call), "errno=0");
+    assert_eq!(errno_under(&learned, "st-busybox", call), "errno=1");
+    // Everything the profile in force allowed, the healed one allows.
+    let before = allowed_names(&learned);
+    let after = allowed_names(&healed);
+    assert!(before.is_subset(&after), "{before:?}\n{after:?}");
+    assert_eq!(after.difference(&before).collect::<Vec<_>>(), [call]);
+}
+
+#[test]
+fn check_alerts_on_a_call_its_profile_refuses() {
+    preflight();
+    let name = "st-e2e-guard-check";
+    let _c = cleanup(&[name]);
+    let dir = workdir("guard-check");
+    let learned = learn(&dir);
+    let call = unseen(&allowed_names(&learned));
+    busybox(name, "while true; do sleep 0.2; done", Some(&learned));
+    let alerts = dir.join("alerts");
+    let cmd = format!("echo \"$SECCOMP_TRACER_SYSCALL\" >> {}", alerts.display());
+    let mut check = Recording::start_sub(
+        "check",
+        &[name, "--events", "-", "--alert-command", &cmd],
+        &dir,
+        &[],
+        "checking 1 target",
+    );
+    intruder(name, call);
+    check.wait_for(
+        &format!("ALERT {call} refused by its profile"),
+        Duration::from_secs(30),
+    );
+    let (status, out) = check.interrupt();
+    assert_eq!(
+        status.code(),
+        Some(3),
+        "check exits 3 after a refusal:
+{out}"
+    );
+    assert!(
+        out.contains("\"event\":\"refusal\""),
+        "no event line:\n{out}"
+    );
+    let got = std::fs::read_to_string(&alerts).unwrap_or_default();
+    assert_eq!(got.trim(), call, "{out}");
+}

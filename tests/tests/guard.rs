@@ -136,6 +136,27 @@ fn a_new_call_under_the_learned_profile_alerts_once_streams_and_heals() {
         std::fs::read_to_string(&events).is_ok_and(|t| t.contains("\"event\":\"checkpoint\""))
     });
 
+    // status: the learning curve's slope, per container.
+    let st = d.status();
+    let curve = &target_status(&st, name)["new_calls"];
+    let total: u64 = curve
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|v| v.as_u64())
+        .sum();
+    assert!(total >= 1, "no new calls in the curve: {st}");
+    let table = d.ok(&["status"]);
+    assert!(table.contains("NEW CALLS"), "{table}");
+    let row = table
+        .lines()
+        .find(|l| l.starts_with(name))
+        .unwrap_or_default();
+    assert!(
+        row.contains(" /") && row.chars().any(|c| ('▁'..='█').contains(&c)),
+        "no sparkline: {table}"
+    );
+
     let healed = dir.join("healed.json");
     let out = d.client(&["export", name, "--heal", "-o", healed.to_str().unwrap()]);
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -189,4 +210,60 @@ fn check_alerts_on_a_call_its_profile_refuses() {
     );
     let got = std::fs::read_to_string(&alerts).unwrap_or_default();
     assert_eq!(got.trim(), call, "{out}");
+}
+
+/// `record --json`: standard output is the summary alone, as one JSON document; the live lines
+/// go to standard error.
+#[test]
+fn record_json_prints_the_summary_as_one_document() {
+    preflight();
+    let name = "st-e2e-guard-json";
+    let _c = cleanup(&[name]);
+    let dir = workdir("guard-json");
+    let profile = dir.join("j.json");
+    busybox(name, "while true; do sleep 0.2; done", None);
+    let out = e2e::tracer(
+        &[
+            "record",
+            name,
+            "--duration",
+            "3",
+            "--json",
+            "-o",
+            profile.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(out.status.success(), "{out:?}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not one JSON document ({e}):\n{}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    });
+    let t = &v["targets"][0];
+    assert_eq!(t["name"], name, "{v}");
+    assert_eq!(t["profile"], profile.to_str().unwrap(), "{v}");
+    let allowed: std::collections::BTreeSet<String> = t["allowed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        allowed,
+        allowed_names(&profile),
+        "the summary and the file agree"
+    );
+    assert_eq!(t["syscalls"], allowed.len());
+    assert_eq!(t["startup"], "missed", "{v}");
+    assert!(
+        v["kernel"]["syscalls"].as_u64().is_some_and(|n| n > 0),
+        "{v}"
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("recording 1 target"),
+        "live lines on stderr:\n{err}"
+    );
 }

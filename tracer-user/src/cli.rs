@@ -232,6 +232,11 @@ pub struct RecordArgs {
     /// second tracepoint (see BENCHMARKS.md).
     #[arg(long)]
     pub no_refusals: bool,
+    /// Print the summary at the end as one JSON document (`targets`: name, profile, files,
+    /// syscalls, allowed, argument_rules, refused, startup, first_sightings...; `kernel`:
+    /// counters); the live lines go to standard error.
+    #[arg(long)]
+    pub json: bool,
     #[command(flatten)]
     pub profile: ProfileArgs,
 }
@@ -261,6 +266,10 @@ pub struct CheckArgs {
     /// Stop after SECS; default: until Ctrl-C or SIGTERM.
     #[arg(long, value_name = "SECS", value_parser = seconds)]
     pub duration: Option<u64>,
+    /// Print the summary at the end as one JSON document (`targets`: name, profile, refused
+    /// with each fix and first sighting); the live lines go to standard error.
+    #[arg(long)]
+    pub json: bool,
 }
 
 impl CheckArgs {

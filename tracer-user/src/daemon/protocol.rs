@@ -93,6 +93,66 @@ pub struct TargetStatus {
     pub restarts: u32,
     /// First sightings reported by the kernel for this target.
     pub events: u64,
+    /// New calls per `interval_secs`, oldest first, the last interval ending now: the learning
+    /// curve's slope (see [`curve`]).
+    #[serde(default)]
+    pub new_calls: Vec<u32>,
+    #[serde(default)]
+    pub interval_secs: u64,
+}
+
+/// Intervals in the sparkline.
+pub const SPARK_INTERVALS: usize = 12;
+
+/// Interval lengths a sparkline takes, in seconds: the shortest that covers the recording.
+const NICE: [u64; 17] = [
+    1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 21_600, 43_200, 86_400,
+];
+
+/// New calls per interval from `since` to `now` (seconds since the epoch), from the times of
+/// first sightings (`firsts`): [`SPARK_INTERVALS`] intervals of a round length, the last
+/// ending at `now`. Sightings before the first interval count in it.
+pub fn curve(firsts: impl IntoIterator<Item = u64>, since: u64, now: u64) -> (u64, Vec<u32>) {
+    let n = SPARK_INTERVALS as u64;
+    let span = now.saturating_sub(since).max(1);
+    let interval = NICE
+        .iter()
+        .copied()
+        .find(|i| i * n >= span)
+        .unwrap_or_else(|| span.div_ceil(n).div_ceil(86_400) * 86_400);
+    let mut counts = vec![0u32; SPARK_INTERVALS];
+    for t in firsts {
+        let back = now.saturating_sub(t) / interval;
+        let k = (n - 1).saturating_sub(back) as usize;
+        counts[k] = counts[k].saturating_add(1);
+    }
+    (interval, counts)
+}
+
+/// `counts` as one line of block characters (`·` for none), scaled to the largest.
+pub fn sparkline(counts: &[u32]) -> String {
+    const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+    let max = counts.iter().copied().max().unwrap_or(0);
+    counts
+        .iter()
+        .map(|&c| match c {
+            0 => '·',
+            c => {
+                let level = (u64::from(c) * 8).div_ceil(u64::from(max)).clamp(1, 8);
+                BARS[level as usize - 1]
+            }
+        })
+        .collect()
+}
+
+/// `5m`, `1h`, `30s`: an interval's length.
+fn unit(secs: u64) -> String {
+    match secs {
+        s if s % 86_400 == 0 => format!("{}d", s / 86_400),
+        s if s % 3600 == 0 => format!("{}h", s / 3600),
+        s if s % 60 == 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
+    }
 }
 
 fn ago(secs: u64) -> String {
@@ -109,8 +169,8 @@ pub fn render_status(s: &Status) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:<24} {:>8} {:<20} {:>9} {:>8} {:>8}  REFUSED",
-        "CONTAINER", "SYSCALLS", "LAST NEW", "SINCE NEW", "RESTARTS", "EVENTS"
+        "{:<24} {:>8} {:<20} {:>9} {:>8} {:>8}  {:<18}  REFUSED",
+        "CONTAINER", "SYSCALLS", "LAST NEW", "SINCE NEW", "RESTARTS", "EVENTS", "NEW CALLS"
     );
     for t in &s.targets {
         let name = if t.running {
@@ -127,9 +187,14 @@ pub fn render_status(s: &Status) -> String {
         } else {
             t.refused.join(",")
         };
+        let spark = if t.new_calls.is_empty() || t.interval_secs == 0 {
+            "-".to_string()
+        } else {
+            format!("{} /{}", sparkline(&t.new_calls), unit(t.interval_secs))
+        };
         let _ = writeln!(
             out,
-            "{name:<24} {:>8} {:<20} {since:>9} {:>8} {:>8}  {refused}",
+            "{name:<24} {:>8} {:<20} {since:>9} {:>8} {:>8}  {spark:<18}  {refused}",
             t.syscalls,
             t.last_new.as_deref().unwrap_or("-"),
             t.restarts,
@@ -174,6 +239,35 @@ mod tests {
     }
 
     #[test]
+    fn the_curve_counts_first_sightings_per_round_interval_ending_now() {
+        // 10 minutes of recording: intervals of one minute (12 cover it).
+        let since = 1_000_000;
+        let now = since + 600;
+        let firsts = [since, since + 1, since + 2, since + 59, now - 30, now];
+        let (interval, counts) = curve(firsts, since, now);
+        assert_eq!(interval, 60);
+        assert_eq!(counts.len(), SPARK_INTERVALS);
+        assert_eq!(counts.iter().sum::<u32>(), 6, "{counts:?}");
+        assert_eq!(counts[SPARK_INTERVALS - 1], 2, "{counts:?}");
+        assert_eq!(counts[1] + counts[2], 4, "the start: {counts:?}");
+        // Nothing recorded yet, a sighting before `since`, a recording of 40 days.
+        assert_eq!(curve([], now, now), (1, vec![0; SPARK_INTERVALS]));
+        assert_eq!(curve([0], since, now).1[0], 1);
+        let (long, _) = curve([], 0, 40 * 86_400);
+        assert_eq!(long, 4 * 86_400);
+        assert_eq!(unit(long), "4d");
+        assert_eq!(unit(300), "5m");
+        assert_eq!(unit(15), "15s");
+    }
+
+    #[test]
+    fn the_sparkline_scales_to_the_largest_and_shows_none_apart() {
+        assert_eq!(sparkline(&[0, 1, 8, 4, 0]), "·▁█▄·");
+        assert_eq!(sparkline(&[1, 100]), "▁█");
+        assert_eq!(sparkline(&[]), "");
+    }
+
+    #[test]
     fn status_table() {
         let s = Status {
             targets: vec![TargetStatus {
@@ -185,6 +279,8 @@ mod tests {
                 refused: vec!["mbind".into()],
                 restarts: 2,
                 events: 63,
+                new_calls: vec![40, 20, 3, 0],
+                interval_secs: 300,
                 ..Default::default()
             }],
             now: 1000 + 300,
@@ -194,6 +290,7 @@ mod tests {
         assert!(t.contains("web"), "{t}");
         assert!(t.contains("sendfile"), "{t}");
         assert!(t.contains(" 5m "), "{t}");
+        assert!(t.contains("█▄▁· /5m"), "{t}");
         assert!(t.contains("mbind"), "{t}");
         assert!(render_status(&Status::default()).contains("no containers"));
         assert!(!t.contains("map is full"));

@@ -6,7 +6,7 @@ use std::{path::PathBuf, time::SystemTime};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{
-    protocol::{Request, Response, Status, TargetStatus},
+    protocol::{curve, Request, Response, Status, TargetStatus},
     state::State,
 };
 use crate::{
@@ -189,12 +189,26 @@ impl Control {
 
 fn status(session: &Session) -> Result<Status, RecordError> {
     let counters = session.counters()?;
+    let now = epoch_secs(SystemTime::now());
     let mut targets = Vec::new();
     for (i, t) in session.targets().iter().enumerate() {
         if !t.active() {
             continue;
         }
         let (learned, c) = session.compose(i)?;
+        let firsts: Vec<u64> = t
+            .why()
+            .iter()
+            .map(|(_, s)| s.at_ns / 1_000_000_000)
+            .collect();
+        let since = t
+            .history()
+            .since
+            .into_iter()
+            .chain(firsts.iter().copied())
+            .min()
+            .unwrap_or(now);
+        let (interval_secs, new_calls) = curve(firsts, since, now);
         targets.push(TargetStatus {
             name: t.label().to_string(),
             container_id: t.container_id().map(String::from),
@@ -208,6 +222,8 @@ fn status(session: &Session) -> Result<Status, RecordError> {
             last_new_at: t.last_new().map(|(_, at)| epoch_secs(*at)),
             restarts: t.restarts(),
             events: t.events(),
+            new_calls,
+            interval_secs,
         });
     }
     Ok(Status {
@@ -217,7 +233,7 @@ fn status(session: &Session) -> Result<Status, RecordError> {
         refusals: counters.refusals,
         map_full: session.targets().map_full(),
         traced_cgroups: session.traced_cgroups()?,
-        now: epoch_secs(SystemTime::now()),
+        now,
     })
 }
 

@@ -2,14 +2,32 @@
 //! and how calls are named on it. Writing to a terminal that went away (an SSH hang-up,
 //! `| head`) is never an error: the recording goes on and the profile is still written.
 
-use std::{io::Write, time::SystemTime};
+use std::{
+    io::Write,
+    sync::atomic::{AtomicBool, Ordering},
+    time::SystemTime,
+};
 
 use crate::{profile::Learned, report, syscalls::Arch};
 
+/// Live lines go to standard error instead (`--json`: standard output takes the summary
+/// alone).
+static LIVE_TO_STDERR: AtomicBool = AtomicBool::new(false);
+
+/// Sends the live lines to standard error from now on.
+pub fn live_to_stderr() {
+    LIVE_TO_STDERR.store(true, Ordering::Relaxed);
+}
+
 /// Prints `line` with the time of day; output errors are ignored.
 pub fn say(line: &str) {
+    let line = format!("{} {line}\n", report::clock(SystemTime::now()));
+    if LIVE_TO_STDERR.load(Ordering::Relaxed) {
+        let _ = std::io::stderr().lock().write_all(line.as_bytes());
+        return;
+    }
     let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{} {line}", report::clock(SystemTime::now()));
+    let _ = out.write_all(line.as_bytes());
     let _ = out.flush();
 }
 

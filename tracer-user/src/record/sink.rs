@@ -173,6 +173,8 @@ pub struct Summary {
     pub written: Vec<PathBuf>,
     /// Distinct calls refused (all targets), for `check`'s exit status.
     pub refusals: usize,
+    /// The same as `text`, as data (`record --json`, `check --json`): `targets` and `kernel`.
+    pub json: serde_json::Value,
 }
 
 #[cfg(test)]

@@ -10,8 +10,11 @@ use super::{
     session::{Driver, Session},
     Config, RecordError, Summary,
 };
+use serde_json::json;
+
 use crate::{
     bpf::Tracer,
+    profile::moby::refusal_hint,
     report::{self, Startup, TargetReport},
 };
 
@@ -76,6 +79,7 @@ pub fn summary(session: &Session) -> Result<Summary, RecordError> {
         text: String::from("\n"),
         ..Default::default()
     };
+    let mut targets = Vec::new();
     for i in 0..session.targets().len() {
         let t = session.targets().get(i);
         if !t.has_instance() {
@@ -84,6 +88,7 @@ pub fn summary(session: &Session) -> Result<Summary, RecordError> {
                 t.label()
             ));
             s.missing.push(t.label().to_string());
+            targets.push(json!({ "name": t.label(), "ran": false }));
             continue;
         }
         if session.config().mode == Mode::Check {
@@ -98,27 +103,65 @@ pub fn summary(session: &Session) -> Result<Summary, RecordError> {
                 Some(&why),
             ));
             s.refusals += refused.len();
+            let refused_json: Vec<serde_json::Value> = refused
+                .iter()
+                .map(|n| {
+                    json!({
+                        "name": n,
+                        "fix": refusal_hint(n, host, t.security()),
+                        "first_seen": why.first(n),
+                    })
+                })
+                .collect();
+            targets.push(json!({
+                "name": t.label(),
+                "ran": true,
+                "profile": t.under().as_str(),
+                "refused": refused_json,
+            }));
             continue;
         }
         // One composition for both, so the file and the summary agree.
         let ((learned, c), written) = session.write_profile(i, true)?;
         let output = written.first().cloned().unwrap_or_default();
+        let files = written.clone();
         s.written.extend(written);
         let refused = display::refused_names(session.arch(), &learned);
         let why = session.why_file(i, Some(&c));
+        let startup = match (t.fresh(), t.restarts()) {
+            (0, 0) => Startup::Missed,
+            (0, restarts) => Startup::Restarted { restarts },
+            (fresh, restarts) => Startup::Observed {
+                restarts: fresh + restarts,
+            },
+        };
+        targets.push(json!({
+            "name": t.label(),
+            "ran": true,
+            "profile": output,
+            "files": files,
+            "syscalls": c.allowed.len(),
+            "allowed": c.allowed,
+            "argument_rules": c.conditions.keys().collect::<Vec<_>>(),
+            "from_runtime_baseline": c.from_baseline,
+            "refused": refused,
+            "refused_included": c.refused_included,
+            "startup": match startup {
+                Startup::Observed { .. } => "observed",
+                Startup::Restarted { .. } => "restarts only",
+                Startup::Missed => "missed",
+            },
+            "instances_from_creation": t.fresh() + t.restarts(),
+            "restarts": t.restarts(),
+            "first_sightings": why.to_json(),
+        }));
         s.text.push_str(&report::target_summary(&TargetReport {
             label: t.label(),
             composition: &c,
             refused: &refused,
             include_refused: session.config().include_refused,
             baseline_used: session.baseline_used(i),
-            startup: match (t.fresh(), t.restarts()) {
-                (0, 0) => Startup::Missed,
-                (0, restarts) => Startup::Restarted { restarts },
-                (fresh, restarts) => Startup::Observed {
-                    restarts: fresh + restarts,
-                },
-            },
+            startup,
             is_container: t.is_container(),
             output: &output,
             why: Some(&why),
@@ -126,8 +169,17 @@ pub fn summary(session: &Session) -> Result<Summary, RecordError> {
             security: t.security(),
         }));
     }
-    s.text
-        .push_str(&report::counters_summary(&session.counters()?));
+    let counters = session.counters()?;
+    s.text.push_str(&report::counters_summary(&counters));
     s.text.push('\n');
+    s.json = json!({
+        "targets": targets,
+        "kernel": {
+            "syscalls": counters.syscalls,
+            "refusals": counters.refusals,
+            "ring_drops": counters.ring_drops,
+            "out_of_range": counters.out_of_range,
+        },
+    });
     Ok(s)
 }

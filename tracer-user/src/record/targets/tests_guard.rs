@@ -130,3 +130,35 @@ fn first_sightings_and_instances_are_activity_once() {
     assert_eq!(a[0].kind(), "restart");
     assert_eq!(ts.get(0).history().instances.len(), 1);
 }
+
+#[test]
+fn a_refusal_known_before_a_daemon_restart_is_not_alerted_again() {
+    let (mut ts, mut k, mut cg) = guarded(Some(Guard::Daemon));
+    k.refuse(100, nr("mbind"));
+    let e = by(event_kind::REFUSED, nr("mbind"), b"p", 1);
+    ts.on_event(e, Instant::now(), &mut k, &cg).unwrap();
+    assert_eq!(ts.take_activity().len(), 1);
+    let saved = ts.snapshot(&k).unwrap();
+
+    let mut back = Targets::new(ARCH, true);
+    back.set_guard(Guard::Daemon);
+    for s in saved {
+        back.restore(s, None, &mut k, &cg).unwrap();
+    }
+    back.take_notes();
+    back.take_activity();
+    // The container restarts: its new cgroup refuses mbind again, a first for the kernel.
+    cg.mkdir(&format!("/docker/{ID_A}"), 101, true);
+    back.on_event(ev(event_kind::ADOPTED, 101, 0), Instant::now(), &mut k, &cg)
+        .unwrap();
+    let mut e = by(event_kind::REFUSED, nr("mbind"), b"p", 1);
+    e.cgroup_id = 101;
+    back.on_event(e, Instant::now(), &mut k, &cg).unwrap();
+    let again: Vec<_> = back
+        .take_activity()
+        .into_iter()
+        .filter(|a| a.kind() == "refusal")
+        .collect();
+    assert!(again.is_empty(), "{again:?}");
+    assert!(!back.take_notes().iter().any(|n| n.contains("ALERT")));
+}

@@ -7,7 +7,10 @@
 use std::{
     fs::File,
     io::{Read, Seek, SeekFrom, Write},
-    os::unix::fs::OpenOptionsExt,
+    os::{
+        fd::AsFd,
+        unix::fs::{MetadataExt, OpenOptionsExt},
+    },
     path::{Path, PathBuf},
     sync::{
         atomic::{AtomicU64, AtomicUsize, Ordering},
@@ -103,6 +106,14 @@ fn open_log(path: &Path) -> std::io::Result<File> {
     if !meta.file_type().is_file() {
         return Err(std::io::Error::other(
             "it is not a regular file (name a file, or `-` for standard output)",
+        ));
+    }
+    // A file someone else owns, or a hard link to one elsewhere, is not our log.
+    // SAFETY: geteuid(2) has no preconditions and cannot fail.
+    let me = unsafe { libc::geteuid() };
+    if meta.uid() != me || meta.nlink() > 1 {
+        return Err(std::io::Error::other(
+            "it is owned by another user or has other links; left as it is",
         ));
     }
     let len = meta.len();
@@ -257,13 +268,19 @@ impl Alerts {
     }
 }
 
+/// Runs `command` in a process group of its own, its output on our standard error (standard
+/// output may be a JSON document); the whole group is killed after [`ALERT_TIMEOUT`].
 async fn run_alert(command: &str, env: Vec<(&'static str, String)>) {
     let mut cmd = tokio::process::Command::new("/bin/sh");
     cmd.arg("-c")
         .arg(command)
         .stdin(std::process::Stdio::null())
         .envs(env)
+        .process_group(0)
         .kill_on_drop(true);
+    if let Ok(err) = std::io::stderr().as_fd().try_clone_to_owned() {
+        cmd.stdout(std::process::Stdio::from(err));
+    }
     let mut child = match cmd.spawn() {
         Ok(c) => c,
         Err(e) => {
@@ -276,6 +293,10 @@ async fn run_alert(command: &str, env: Vec<(&'static str, String)>) {
         Ok(Ok(status)) => display::warn(&format!("alert command: {status}")),
         Ok(Err(e)) => display::warn(&format!("alert command: {e}")),
         Err(_) => {
+            if let Some(pid) = child.id() {
+                // SAFETY: kill(2) of the process group the child leads (process_group(0)).
+                unsafe { libc::kill(-(pid as i32), libc::SIGKILL) };
+            }
             let _ = child.kill().await;
             display::warn(&format!(
                 "alert command: still running after {}s; killed",
@@ -324,6 +345,10 @@ mod tests {
         std::os::unix::fs::symlink(&foreign, &link).unwrap();
         assert!(EventWriter::open(&link).is_err(), "never through a link");
         assert!(EventWriter::open(dir.path()).is_err(), "a directory");
+        let hard = dir.path().join("hard.jsonl");
+        std::fs::hard_link(&log, &hard).unwrap();
+        let err = EventWriter::open(&hard).err().unwrap().to_string();
+        assert!(err.contains("other links"), "{err}");
         assert!(is_event_line(b"{\"event\":\"refusal\"}\n"));
         assert!(!is_event_line(b"{\"event\":\"refusal\"}\nhello\n"));
     }

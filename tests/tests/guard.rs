@@ -267,3 +267,74 @@ fn record_json_prints_the_summary_as_one_document() {
         "live lines on stderr:\n{err}"
     );
 }
+
+/// Podman keeps the profile's path (`seccomp=/path`), not its content: the daemon reads the
+/// file, alerts the same way, and heals it.
+#[test]
+fn podman_a_new_call_under_the_learned_profile_alerts_and_heals() {
+    use e2e::{podman_errno_under, PodmanContainer};
+    preflight();
+    let dir = workdir("guard-podman");
+    let learner =
+        PodmanContainer::busybox("st-e2e-guard-pl", "while true; do sleep 0.2; done", None);
+    let learned = dir.join("learned.json");
+    let rec = Recording::start(
+        &[
+            &learner.name,
+            "--engine",
+            "podman",
+            "-o",
+            learned.to_str().unwrap(),
+        ],
+        &dir,
+    );
+    for _ in 0..2 {
+        learner.exec(&[
+            "sh",
+            "-c",
+            &format!(
+                "cp /probe /tmp/intruder && /tmp/intruder direct {}",
+                nr("getppid")
+            ),
+        ]);
+    }
+    sleep(Duration::from_secs(1));
+    rec.stop();
+    drop(learner);
+    let call = unseen(&allowed_names(&learned));
+
+    let d = Daemon::start_with(&dir, &["--engine", "podman"]);
+    let c = PodmanContainer::busybox(
+        "st-e2e-guard-p",
+        "while true; do sleep 0.2; done",
+        Some(&learned),
+    );
+    d.ok(&["add", &c.name]);
+    d.wait_status("the guarded container runs", Duration::from_secs(30), |s| {
+        target_status(s, &c.name)["running"] == true
+    });
+    let out = c.exec(&[
+        "sh",
+        "-c",
+        &format!(
+            "cp /probe /tmp/intruder && /tmp/intruder direct {}",
+            nr(call)
+        ),
+    ]);
+    assert!(out.contains("errno=1"), "{call} not refused: {out}");
+    let alert = format!("{}  ALERT {call} refused by its profile: intruder", c.name);
+    let t0 = Instant::now();
+    while !d.text().contains(&alert) {
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "no alert:\n{}",
+            d.text()
+        );
+        sleep(Duration::from_millis(200));
+    }
+    let healed = dir.join("healed.json");
+    let out = d.client(&["export", &c.name, "--heal", "-o", healed.to_str().unwrap()]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(podman_errno_under(&healed, call), "errno=0");
+    assert_eq!(podman_errno_under(&learned, call), "errno=1");
+}

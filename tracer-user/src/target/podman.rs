@@ -13,6 +13,7 @@ use tokio::{
 };
 
 use super::{
+    super::profile::moby::ContainerSecurity,
     docker::{Container, DaemonInfo, LifecycleEvent},
     TargetError,
 };
@@ -46,6 +47,23 @@ struct Inspected {
     id: String,
     name: String,
     state: InspectedState,
+    #[serde(default)]
+    host_config: InspectedHostConfig,
+}
+
+/// Podman says its capabilities as Docker's default less `CapDrop` plus `CapAdd`, and its
+/// seccomp option as the profile's path (`seccomp=/path/web.json`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct InspectedHostConfig {
+    #[serde(default)]
+    security_opt: Option<Vec<String>>,
+    #[serde(default)]
+    cap_add: Option<Vec<String>>,
+    #[serde(default)]
+    cap_drop: Option<Vec<String>>,
+    #[serde(default)]
+    privileged: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -130,19 +148,53 @@ fn parse_list(json: &[u8]) -> Result<Vec<Row>, String> {
         .collect())
 }
 
-/// `podman container inspect --format json` of one container.
-fn parse_inspect(json: &[u8]) -> Result<Option<Container>, String> {
+/// `podman container inspect --format json` of one container; `read` gives the content of
+/// the profile file a `seccomp=/path` option names (Podman keeps the path, Docker the content).
+fn parse_inspect(
+    json: &[u8],
+    read: impl Fn(&str) -> Option<String>,
+) -> Result<Option<Container>, String> {
     let list: Vec<Inspected> = serde_json::from_slice(json).map_err(|e| e.to_string())?;
-    Ok(list.into_iter().next().map(|c| Container {
-        pid: (c.state.running && c.state.pid > 0)
-            .then(|| u32::try_from(c.state.pid).ok())
-            .flatten(),
-        id: c.id,
-        name: c.name,
+    Ok(list.into_iter().next().map(|c| {
+        let hc = c.host_config;
+        let opts: Vec<String> = hc
+            .security_opt
+            .unwrap_or_default()
+            .into_iter()
+            .map(|o| match o.strip_prefix("seccomp=") {
+                Some(path) if path.starts_with('/') => match read(path) {
+                    Some(content) => format!("seccomp={content}"),
+                    None => o,
+                },
+                _ => o,
+            })
+            .collect();
         // Podman's default profile (containers/common's) refuses what Docker's does.
-        security: super::super::profile::moby::ContainerSecurity::docker_default(),
-        cgroup: None,
+        let security = ContainerSecurity::from_host_config(
+            &opts,
+            &hc.cap_add.unwrap_or_default(),
+            &hc.cap_drop.unwrap_or_default(),
+            hc.privileged,
+        );
+        Container {
+            pid: (c.state.running && c.state.pid > 0)
+                .then(|| u32::try_from(c.state.pid).ok())
+                .flatten(),
+            id: c.id,
+            name: c.name,
+            security,
+            cgroup: None,
+        }
     }))
+}
+
+/// The profile file at `path`, if it is a regular file of profile size.
+fn read_profile_file(path: &str) -> Option<String> {
+    let meta = std::fs::metadata(path).ok()?;
+    if !meta.is_file() || meta.len() > crate::profiles::MAX_PROFILE_BYTES {
+        return None;
+    }
+    std::fs::read_to_string(path).ok()
 }
 
 /// A `podman events` line, with Podman's actions named as Docker names them (`remove` is
@@ -281,7 +333,7 @@ impl PodmanClient {
             .run(&["container", "inspect", "--format", "json", "--", name_or_id])
             .await
         {
-            Ok(out) => parse_inspect(&out).map_err(|e| api("inspect", e)),
+            Ok(out) => parse_inspect(&out, read_profile_file).map_err(|e| api("inspect", e)),
             Err(TargetError::Engine(e)) if is_not_found(&e) => Ok(None),
             Err(e) => Err(e),
         }
@@ -439,14 +491,48 @@ mod tests {
     fn inspect_gives_the_pid_only_while_running() {
         let running = br#"[{"Id":"2eee","Name":"st-p","State":{"Status":"running","Running":true,
             "Pid":2019,"CgroupPath":"/libpod_parent/libpod-2eee"}}]"#;
-        let c = parse_inspect(running).unwrap().unwrap();
+        let c = parse_inspect(running, |_| None).unwrap().unwrap();
         assert_eq!(
             (c.id.as_str(), c.name.as_str(), c.pid),
             ("2eee", "st-p", Some(2019))
         );
         let stopped = br#"[{"Id":"2eee","Name":"st-p","State":{"Running":false,"Pid":0}}]"#;
-        assert_eq!(parse_inspect(stopped).unwrap().unwrap().pid, None);
-        assert!(parse_inspect(b"[]").unwrap().is_none());
+        assert_eq!(parse_inspect(stopped, |_| None).unwrap().unwrap().pid, None);
+        assert!(parse_inspect(b"[]", |_| None).unwrap().is_none());
+        assert_eq!(
+            parse_inspect(running, |_| None).unwrap().unwrap().security,
+            ContainerSecurity::docker_default()
+        );
+    }
+
+    #[test]
+    fn inspect_reads_the_profile_a_seccomp_option_names_and_the_capabilities() {
+        let json = br#"[{"Id":"2eee","Name":"st-p","State":{"Running":true,"Pid":9},
+            "HostConfig":{"SecurityOpt":["seccomp=/etc/p.json"],"CapAdd":["CAP_SYS_NICE"],
+            "CapDrop":["CAP_AUDIT_WRITE","CAP_MKNOD","CAP_NET_RAW"],"Privileged":false}}]"#;
+        let own = r#"{"defaultAction":"SCMP_ACT_ERRNO","syscalls":[{"names":["read"],"action":"SCMP_ACT_ALLOW"}]}"#;
+        let c = parse_inspect(json, |p| (p == "/etc/p.json").then(|| own.to_string()))
+            .unwrap()
+            .unwrap();
+        assert_eq!(c.security.own_profile.as_deref(), Some(own));
+        assert!(matches!(
+            c.security.seccomp,
+            crate::profile::moby::SeccompInForce::Custom(_)
+        ));
+        assert!(c.security.caps.has("CAP_SYS_NICE") && !c.security.caps.has("CAP_NET_RAW"));
+        // A file that cannot be read: its own profile all the same, not evaluated.
+        let c = parse_inspect(json, |_| None).unwrap().unwrap();
+        assert!(matches!(
+            c.security.seccomp,
+            crate::profile::moby::SeccompInForce::Unreadable(_)
+        ));
+        let unconfined = br#"[{"Id":"1","Name":"u","State":{},
+            "HostConfig":{"SecurityOpt":["seccomp=unconfined"]}}]"#;
+        let c = parse_inspect(unconfined, |_| None).unwrap().unwrap();
+        assert_eq!(
+            c.security.seccomp,
+            crate::profile::moby::SeccompInForce::Unconfined
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Pure: the verbose `info` of a CRI `ContainerStatus` (a JSON string under the key `info`, in
 //! containerd's and CRI-O's shape), reduced to what the tracer needs: the container's init pid
-//! and its OCI `linux.cgroupsPath`. Nothing here does I/O.
+//! its OCI `linux.cgroupsPath`, the seccomp filter in force and its capabilities. Nothing here
+//! does I/O.
 
 use std::collections::HashMap;
 
@@ -12,7 +13,19 @@ pub struct VerboseInfo {
     /// `runtimeSpec.linux.cgroupsPath` as the runtime wrote it: `/kubepods/...` with the
     /// cgroupfs driver, `kubepods-...slice:cri-containerd:<id>` with the systemd driver.
     pub cgroups_path: Option<String>,
+    /// `runtimeSpec.linux.seccomp` (OCI JSON), the filter the runtime installed; `None`: no
+    /// filter (unconfined).
+    pub seccomp: Option<String>,
+    /// Whether the kubelet asked for a Localhost profile (a file of the node's) rather than the
+    /// runtime's default: `config.linux.security_context.seccomp.profile_type` 2, or the older
+    /// `seccomp_profile_path: localhost/...`.
+    pub seccomp_localhost: bool,
+    /// `runtimeSpec.process.capabilities.bounding`.
+    pub capabilities: Option<Vec<String>>,
 }
+
+/// CRI v1's `SecurityProfile.ProfileType.Localhost` (containerd writes enums as numbers).
+const PROFILE_LOCALHOST: u64 = 2;
 
 /// Verbose info that cannot be read.
 #[derive(Debug, thiserror::Error)]
@@ -39,7 +52,35 @@ pub fn parse_verbose_info(info: &HashMap<String, String>) -> Result<VerboseInfo,
         .and_then(serde_json::Value::as_str)
         .filter(|s| !s.is_empty())
         .map(str::to_string);
-    Ok(VerboseInfo { pid, cgroups_path })
+    let seccomp = v
+        .pointer("/runtimeSpec/linux/seccomp")
+        .filter(|s| s.is_object())
+        .map(serde_json::Value::to_string);
+    let sc = v.pointer("/config/linux/security_context");
+    let by_type = sc
+        .and_then(|s| s.pointer("/seccomp/profile_type"))
+        .and_then(serde_json::Value::as_u64)
+        == Some(PROFILE_LOCALHOST);
+    let by_path = sc
+        .and_then(|s| s.get("seccomp_profile_path"))
+        .and_then(serde_json::Value::as_str)
+        .is_some_and(|p| p.starts_with("localhost/"));
+    let capabilities = v
+        .pointer("/runtimeSpec/process/capabilities/bounding")
+        .and_then(serde_json::Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(serde_json::Value::as_str)
+                .map(str::to_string)
+                .collect()
+        });
+    Ok(VerboseInfo {
+        pid,
+        cgroups_path,
+        seccomp,
+        seccomp_localhost: by_type || by_path,
+        capabilities,
+    })
 }
 
 #[cfg(test)]
@@ -79,6 +120,35 @@ mod tests {
             got.cgroups_path.as_deref(),
             Some("kubepods-besteffort-podX.slice:cri-containerd:abc")
         );
+    }
+
+    #[test]
+    fn the_filter_in_force_its_kind_and_the_capabilities() {
+        let sample = include_str!("../testdata/containerd-1.6.20-container-info.json");
+        let got = parse_verbose_info(&info(sample)).unwrap();
+        assert_eq!(got.seccomp, None, "the sample pod is unconfined");
+        assert!(!got.seccomp_localhost);
+        let caps = got.capabilities.unwrap();
+        assert_eq!(caps.len(), 14);
+        assert!(caps.contains(&"CAP_NET_RAW".to_string()));
+
+        let localhost = r#"{"pid":7,"config":{"linux":{"security_context":{"seccomp":
+            {"profile_type":2,"localhost_ref":"/var/lib/kubelet/seccomp/web.json"}}}},
+            "runtimeSpec":{"linux":{"seccomp":{"defaultAction":"SCMP_ACT_ERRNO"}}}}"#;
+        let got = parse_verbose_info(&info(localhost)).unwrap();
+        assert!(got.seccomp_localhost);
+        assert_eq!(
+            got.seccomp.as_deref(),
+            Some(r#"{"defaultAction":"SCMP_ACT_ERRNO"}"#)
+        );
+        // RuntimeDefault is 0, which containerd leaves out.
+        let default = r#"{"config":{"linux":{"security_context":{"seccomp":{}}}},
+            "runtimeSpec":{"linux":{"seccomp":{"defaultAction":"SCMP_ACT_ERRNO"}}}}"#;
+        let got = parse_verbose_info(&info(default)).unwrap();
+        assert!(!got.seccomp_localhost && got.seccomp.is_some());
+        let old = r#"{"config":{"linux":{"security_context":
+            {"seccomp_profile_path":"localhost/web.json"}}}}"#;
+        assert!(parse_verbose_info(&info(old)).unwrap().seccomp_localhost);
     }
 
     #[test]

@@ -338,3 +338,102 @@ fn podman_a_new_call_under_the_learned_profile_alerts_and_heals() {
     assert_eq!(podman_errno_under(&healed, call), "errno=0");
     assert_eq!(podman_errno_under(&learned, call), "errno=1");
 }
+
+/// Through the CRI, the filter in force is the runtime spec's and the kubelet's choice
+/// (Localhost) says it is the pod's own: the daemon alerts and heals it, and a pod under the
+/// healed kubelet file makes the call.
+#[test]
+fn cri_a_new_call_under_the_learned_localhost_profile_alerts_and_heals() {
+    use e2e::{CriPod, CriSeccomp, Qos, POD_NAMESPACE};
+    preflight();
+    let dir = workdir("guard-cri");
+    let intrude = |call: &str| {
+        format!(
+            "cp /probe /tmp/intruder && /tmp/intruder direct {}",
+            nr(call)
+        )
+    };
+    let lp = CriPod::run("st-e2e-guard-cl", Qos::BestEffort);
+    let cmd = ["sh", "-c", "while true; do sleep 0.2; done"];
+    let lid = lp.start("app", &cmd, 0, None).expect("container starts");
+    let learned = dir.join("web.json");
+    let rec = Recording::start(
+        &[
+            "--engine",
+            "cri",
+            &format!("{POD_NAMESPACE}/{}/app", lp.name),
+            "--format",
+            "kubernetes",
+            "-o",
+            learned.to_str().unwrap(),
+        ],
+        &dir,
+    );
+    for _ in 0..2 {
+        let e = lp.exec_sync(&lid, &["sh", "-c", &intrude("getppid")]);
+        assert_eq!(e.exit_code, 0, "{e:?}");
+    }
+    sleep(Duration::from_secs(1));
+    rec.stop();
+    drop(lp);
+    let kubelet = dir.join("web.kubelet.json");
+    let call = unseen(&allowed_names(&kubelet));
+
+    let d = Daemon::start_with(&dir, &["--engine", "cri"]);
+    let pod = CriPod::run("st-e2e-guard-c", Qos::BestEffort);
+    let id = pod
+        .start("app", &cmd, 0, Some(CriSeccomp::Localhost(kubelet.clone())))
+        .expect("the container starts under its learned profile");
+    let target = format!("{POD_NAMESPACE}/{}/app", pod.name);
+    d.ok(&["add", &target]);
+    d.wait_status("the guarded container runs", Duration::from_secs(30), |s| {
+        s["targets"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|t| t["running"] == true)
+    });
+    let e = pod.exec_sync(&id, &["sh", "-c", &intrude(call)]);
+    let out = String::from_utf8_lossy(&e.stdout).into_owned();
+    assert!(out.contains("errno=1"), "{call} not refused: {e:?}");
+    let t0 = Instant::now();
+    let alert = format!("ALERT {call} refused by its profile: intruder");
+    while !d.text().contains(&alert) {
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "no alert:\n{}",
+            d.text()
+        );
+        sleep(Duration::from_millis(200));
+    }
+    let name = d.status()["targets"][0]["name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let healed = dir.join("healed.json");
+    let out = d.client(&[
+        "export",
+        &name,
+        "--heal",
+        "--format",
+        "kubernetes",
+        "-o",
+        healed.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let hp = CriPod::run("st-e2e-guard-ch", Qos::BestEffort);
+    let hid = hp
+        .start(
+            "app",
+            &cmd,
+            0,
+            Some(CriSeccomp::Localhost(dir.join("healed.kubelet.json"))),
+        )
+        .expect("the container starts under the healed profile");
+    let e = hp.exec_sync(&hid, &["/rawcall", &nr(call).to_string()]);
+    let out = String::from_utf8_lossy(&e.stdout).into_owned();
+    assert!(
+        out.contains("errno=0"),
+        "{call} under the healed profile: {e:?}"
+    );
+}

@@ -130,6 +130,11 @@ impl CapSet {
         })
     }
 
+    /// Exactly `caps` (as a runtime's spec lists them).
+    pub fn exactly(caps: &[String]) -> Self {
+        Self(caps.iter().map(|c| normalize_cap(c)).collect())
+    }
+
     pub fn has(&self, cap: &str) -> bool {
         self.0.contains(cap)
     }

@@ -64,6 +64,22 @@ impl ContainerSecurity {
         }
     }
 
+    /// From what a CRI runtime installed (its verbose status): the OCI filter (`None`: none),
+    /// whether it is a profile of the container's own (Localhost) rather than the runtime's
+    /// default, and the capabilities (`None`: the default ones).
+    pub fn from_runtime(filter: Option<&str>, own: bool, caps: Option<&[String]>) -> Self {
+        let opt = match (filter, own) {
+            (None, _) => vec!["seccomp=unconfined".to_string()],
+            (Some(doc), true) => vec![format!("seccomp={doc}")],
+            (Some(_), false) => Vec::new(),
+        };
+        let mut s = Self::from_host_config(&opt, &[], &[], false);
+        if let Some(caps) = caps {
+            s.caps = CapSet::exactly(caps);
+        }
+        s
+    }
+
     /// A container run with no security options.
     pub fn docker_default() -> Self {
         Self {

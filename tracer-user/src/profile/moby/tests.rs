@@ -493,3 +493,31 @@ fn refusal_hints_under_the_containers_own_profile() {
         "{h}"
     );
 }
+
+#[test]
+fn a_cri_runtimes_filter_is_judged_by_what_the_kubelet_asked_for() {
+    use crate::profile::formats::{render, Format, Profile};
+    let oci = render(
+        Format::Oci,
+        crate::syscalls::Arch::X86_64,
+        "web",
+        &Profile {
+            allowed: ["read".to_string()].into(),
+            ..Default::default()
+        },
+    )
+    .to_string();
+    let own = ContainerSecurity::from_runtime(Some(&oci), true, None);
+    assert!(
+        matches!(own.seccomp, SeccompInForce::Custom(_)),
+        "{:?}",
+        own.seccomp
+    );
+    assert_eq!(own.own_profile.as_deref(), Some(oci.as_str()));
+    let default = ContainerSecurity::from_runtime(Some(&oci), false, None);
+    assert_eq!(default.seccomp, SeccompInForce::Default);
+    assert_eq!(default.own_profile, None);
+    let none = ContainerSecurity::from_runtime(None, false, Some(&["CAP_SYS_NICE".into()]));
+    assert_eq!(none.seccomp, SeccompInForce::Unconfined);
+    assert!(none.caps.has("CAP_SYS_NICE") && !none.caps.has("CAP_CHOWN"));
+}

@@ -405,15 +405,20 @@ impl CriEngine {
         let Some(row) = matching(&rows, &parse_ref(name)).into_iter().next() else {
             return Ok(None);
         };
-        let (pid, cgroup) = self.status(&row.id).await?;
+        let info = self.client.container_status(&row.id).await.map_err(err)?;
+        let v = &info.verbose;
         Ok(Some(Container {
             id: row.id.clone(),
             name: row.profile_name(),
-            pid: pid.filter(|_| row.running),
-            cgroup,
-            // What the kubelet asked for is in the pod spec, not in the CRI's answer: judged
-            // as Docker's default (containerd's and CRI-O's default profiles follow it).
-            security: crate::profile::moby::ContainerSecurity::docker_default(),
+            pid: v.pid.filter(|_| row.running),
+            cgroup: v.cgroups_path.as_deref().and_then(cgroup_dir),
+            // The filter the runtime installed (containerd's and CRI-O's default profiles
+            // follow Docker's), the kubelet's choice and the capabilities it gave.
+            security: crate::profile::moby::ContainerSecurity::from_runtime(
+                v.seccomp.as_deref(),
+                v.seccomp_localhost,
+                v.capabilities.as_deref(),
+            ),
         }))
     }
 

@@ -143,6 +143,18 @@ impl History {
         self.instances.push(at);
     }
 
+    /// The last instance began at `at` (the kernel's time) if that is a little earlier than
+    /// when it was seen (at most a minute: anything else is not a time of this instance).
+    pub fn began_at(&mut self, at: u64) {
+        let Some(last) = self.instances.last_mut() else {
+            return;
+        };
+        if at < *last && *last - at <= 60 {
+            *last = at;
+            self.traced(at);
+        }
+    }
+
     /// Takes in a saved history (the daemon's state).
     pub fn merge(&mut self, other: &History) {
         if let Some(s) = other.since {
@@ -610,6 +622,9 @@ impl Targets {
                 let i = ev.value as usize;
                 if i < self.list.len() {
                     self.adopt(i, ev.cgroup_id, k)?;
+                    // The kernel's time of the adoption, not the time the event was read.
+                    let at = self.clock.wall_ns(ev.ts_ns) / 1_000_000_000;
+                    self.list[i].history.began_at(at);
                 }
             }
             event_kind::SEEN

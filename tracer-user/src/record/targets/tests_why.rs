@@ -209,4 +209,12 @@ fn history_keeps_the_first_trace_and_the_last_instances() {
     restored.merge(&h);
     assert_eq!(restored.since, Some(2));
     assert_eq!(restored.instances.len(), History::MAX_INSTANCES);
+
+    // The kernel's time of an adoption, read a little later, is the instance's.
+    let mut h = History::default();
+    h.instance(1000);
+    h.began_at(998);
+    assert_eq!((h.since, h.instances.clone()), (Some(998), vec![998]));
+    h.began_at(5);
+    assert_eq!(h.instances, [998], "not a time of this instance");
 }

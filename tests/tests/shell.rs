@@ -35,6 +35,19 @@ fn installed(tool: &str) -> bool {
     found
 }
 
+/// Whether `path` (a file a package installs) exists; under CI=true it must.
+fn installed_file(path: &str) -> bool {
+    let found = Path::new(path).exists();
+    if !found {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "{path} is missing: run `cargo xtask setup`"
+        );
+        eprintln!("{path} is missing: its check is skipped (it fails under CI=true)");
+    }
+    found
+}
+
 fn text(out: &Output) -> String {
     format!(
         "status {:?}\nstdout:\n{}\nstderr:\n{}",
@@ -137,6 +150,83 @@ fn zsh_and_fish_parse_their_completion_scripts() {
     }
     let out = tracer(&["completions", "tcsh"], &[]);
     assert!(!out.status.success(), "{}", text(&out));
+}
+
+/// The README's install lines put each script where its shell looks for a command's
+/// completion on first use (bash-completion, zsh's compinit, fish): under a scratch root here.
+#[test]
+fn each_shell_loads_the_script_from_where_the_readme_installs_it() {
+    let dir = Scratch::new("shell-installed");
+    let install = |shell: &str, rel: &str| {
+        let dest = dir.0.join(rel);
+        std::fs::create_dir_all(dest.parent().expect("parent")).expect("mkdir");
+        std::fs::rename(script(&dir.0, shell), &dest).expect("install the script");
+        path_str(dest.parent().expect("parent")).to_string()
+    };
+    let bash_dir = install(
+        "bash",
+        "usr/share/bash-completion/completions/seccomp-tracer",
+    );
+    if installed_file("/usr/share/bash-completion/bash_completion") {
+        let share = bash_dir.trim_end_matches("/bash-completion/completions");
+        let prog = format!(
+            "source /usr/share/bash-completion/bash_completion && \
+             XDG_DATA_DIRS={share} __load_completion seccomp-tracer && complete -p seccomp-tracer"
+        );
+        let out = sh(Command::new("bash").args(["--norc", "-c", &prog]));
+        assert!(out.status.success(), "bash-completion: {}", text(&out));
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("_seccomp__tracer"),
+            "{}",
+            text(&out)
+        );
+    }
+    let zsh_dir = install("zsh", "usr/local/share/zsh/site-functions/_seccomp-tracer");
+    if installed("zsh") {
+        let prog = format!(
+            "fpath=({zsh_dir} $fpath); autoload -Uz compinit; compinit -u -D; \
+             print -r -- ${{_comps[seccomp-tracer]}}"
+        );
+        let out = sh(Command::new("zsh").args(["-f", "-c", &prog]));
+        assert!(out.status.success(), "zsh: {}", text(&out));
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim(),
+            "_seccomp-tracer",
+            "{}",
+            text(&out)
+        );
+    }
+    let fish_dir = install(
+        "fish",
+        "usr/share/fish/vendor_completions.d/seccomp-tracer.fish",
+    );
+    if installed("fish") {
+        let prog = format!(
+            "set -p fish_complete_path {fish_dir}; complete -C 'seccomp-tracer rec'; \
+             complete -C 'seccomp-tracer record --dur'"
+        );
+        // fish loads a command's completions only for a command it finds in PATH.
+        let bin_dir = tracer_bin().parent().expect("bin dir").to_path_buf();
+        let path = std::env::join_paths(std::iter::once(bin_dir).chain(std::env::split_paths(
+            &std::env::var_os("PATH").unwrap_or_default(),
+        )))
+        .expect("PATH");
+        let out = sh(Command::new("fish")
+            .args(["--no-config", "-c", &prog])
+            .env("PATH", path));
+        let got = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "fish: {}", text(&out));
+        assert!(
+            got.lines().any(|l| l.starts_with("record\t")),
+            "{}",
+            text(&out)
+        );
+        assert!(
+            got.lines().any(|l| l.starts_with("--duration\t")),
+            "{}",
+            text(&out)
+        );
+    }
 }
 
 #[test]

@@ -45,7 +45,9 @@ pub enum Command {
     },
     /// What one profile allows that the other does not.
     Diff {
+        /// A profile of any format (`a` in --json).
         a: PathBuf,
+        /// The profile to compare it with (`b` in --json).
         b: PathBuf,
         /// Write one JSON object: `a` and `b` (the two paths), `identical`, `allowed_by_both`
         /// (how many calls both allow), `only_in_a` and `only_in_b` (call names),

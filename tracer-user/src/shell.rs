@@ -88,7 +88,10 @@ pub fn man_pages() -> Result<Vec<ManPage>, std::io::Error> {
     std::iter::once(cmd.clone())
         .chain(subs)
         .map(|c| {
-            let man = clap_mangen::Man::new(c);
+            // Every page's footer names the program and its version, not the subcommand.
+            let man = clap_mangen::Man::new(c)
+                .source(format!("{BIN_NAME} {}", env!("CARGO_PKG_VERSION")))
+                .manual("seccomp-tracer manual");
             let mut roff = Vec::new();
             man.render(&mut roff)?;
             Ok(ManPage {

@@ -44,7 +44,18 @@ pub enum Command {
         format: Option<Format>,
     },
     /// What one profile allows that the other does not.
-    Diff { a: PathBuf, b: PathBuf },
+    Diff {
+        /// A profile of any format (`a` in --json).
+        a: PathBuf,
+        /// The profile to compare it with (`b` in --json).
+        b: PathBuf,
+        /// Write one JSON object: `a` and `b` (the two paths), `identical`, `allowed_by_both`
+        /// (how many calls both allow), `only_in_a` and `only_in_b` (call names),
+        /// `argument_rules_differ` (per call both allow with different rules: `name`, and its
+        /// rule in `a` and in `b`: `any arguments` or `only ...`).
+        #[arg(long)]
+        json: bool,
+    },
     /// A profile against Docker's default (moby's default.json, evaluated as dockerd does):
     /// each call it allows beyond it, and whether a capability (least privilege first) would
     /// make the default allow it, none would, or the default allows fewer argument values.
@@ -129,6 +140,17 @@ pub enum Command {
         heal: bool,
         #[command(flatten)]
         socket: SocketArg,
+    },
+    /// Print the completion script for SHELL on standard output.
+    Completions {
+        #[arg(value_enum)]
+        shell: crate::shell::Shell,
+    },
+    /// Write the man pages (seccomp-tracer.1 and one per subcommand) into DIR, created if
+    /// missing; replaces only man pages this tool generated.
+    Man {
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
     },
     /// Benchmark helper: attach only the named benchmark programs (default: the empty one on
     /// sys_enter) until Ctrl-C/SIGTERM.

@@ -14,6 +14,7 @@ pub mod profile;
 pub mod profiles;
 pub mod record;
 pub mod report;
+pub mod shell;
 pub mod syscalls;
 pub mod target;
 

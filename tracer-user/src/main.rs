@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use seccomp_tracer::{
     cli::{Cli, Command},
-    commands::{daemon, floor, profiles, record, run},
+    commands::{daemon, floor, profiles, record, run, shell},
 };
 
 async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -19,7 +19,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             output,
             format,
         } => profiles::merge(&paths, &output, format),
-        Command::Diff { a, b } => profiles::diff(&a, &b),
+        Command::Diff { a, b, json } => profiles::diff(&a, &b, json),
         Command::Explain {
             profile,
             json,
@@ -71,6 +71,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             heal,
             socket,
         } => daemon::export(&socket.path, container, output, format, heal).await,
+        Command::Completions { shell: s } => shell::completions(s),
+        Command::Man { dir } => shell::man(&dir),
         Command::Floor { programs } => floor::floor(&programs).await,
     }
 }

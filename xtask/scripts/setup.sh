@@ -15,6 +15,11 @@ command -v gcc >/dev/null || need_apt+=(gcc)
 [ -e /usr/lib/x86_64-linux-gnu/libc.a ] || [ -e /usr/lib/aarch64-linux-gnu/libc.a ] || need_apt+=(libc6-dev)
 command -v strace >/dev/null || need_apt+=(strace)
 command -v python3 >/dev/null || need_apt+=(python3)
+# tests/shell.rs: the completion scripts are checked by each shell, a man page rendered by man.
+command -v man >/dev/null || need_apt+=(man-db)
+command -v zsh >/dev/null || need_apt+=(zsh)
+command -v fish >/dev/null || need_apt+=(fish)
+[ -e /usr/share/bash-completion/bash_completion ] || need_apt+=(bash-completion)
 if [ ${#need_apt[@]} -gt 0 ]; then
   log "apt-get install ${need_apt[*]}"
   apt-get update -q >/dev/null

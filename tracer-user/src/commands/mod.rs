@@ -6,3 +6,4 @@ pub mod floor;
 pub mod profiles;
 pub mod record;
 pub mod run;
+pub mod shell;

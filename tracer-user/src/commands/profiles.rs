@@ -68,16 +68,20 @@ pub fn merge(
     Ok(ExitCode::SUCCESS)
 }
 
-/// `diff`: what one profile allows that the other does not.
-pub fn diff(a: &Path, b: &Path) -> anyhow::Result<ExitCode> {
+/// `diff`: what one profile allows that the other does not, in words or as one JSON object
+/// ([`profiles::ProfileDiff`]). Exits 0 either way, different or not.
+pub fn diff(a: &Path, b: &Path, json: bool) -> anyhow::Result<ExitCode> {
     let (_, pa) = profiles::load(a)?;
     let (_, pb) = profiles::load(b)?;
-    display::print(&profiles::diff(
-        &pa,
-        &pb,
-        &a.display().to_string(),
-        &b.display().to_string(),
-    ));
+    let (a, b) = (a.display().to_string(), b.display().to_string());
+    let out = if json {
+        let mut s = serde_json::to_string_pretty(&profiles::differences(&pa, &pb, &a, &b))?;
+        s.push('\n');
+        s
+    } else {
+        profiles::diff(&pa, &pb, &a, &b)
+    };
+    display::print(&out);
     Ok(ExitCode::SUCCESS)
 }
 

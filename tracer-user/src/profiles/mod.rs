@@ -185,38 +185,87 @@ fn rule_of(p: &Profile, name: &str) -> String {
     }
 }
 
-/// What one profile allows that the other does not, argument rules included. Every string
-/// printed (the names too) is [`escape`]d: it comes from a file.
-pub fn diff(a: &Profile, b: &Profile, a_name: &str, b_name: &str) -> String {
-    let (a_name, b_name) = (escape(a_name), escape(b_name));
-    let only_a: Vec<&String> = a.allowed.difference(&b.allowed).collect();
-    let only_b: Vec<&String> = b.allowed.difference(&a.allowed).collect();
-    let differ: Vec<&String> = a
+/// What one profile allows that the other does not, as `diff --json` writes it. Every string
+/// (the names too) is [`escape`]d: it comes from a file.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct ProfileDiff {
+    /// The first profile's path, as given.
+    pub a: String,
+    /// The second profile's path, as given.
+    pub b: String,
+    /// Both allow the same calls with the same argument rules.
+    pub identical: bool,
+    /// How many calls both allow (with the same rules or not).
+    pub allowed_by_both: usize,
+    /// Calls only `a` allows, sorted.
+    pub only_in_a: Vec<String>,
+    /// Calls only `b` allows, sorted.
+    pub only_in_b: Vec<String>,
+    /// Calls both allow, with different argument rules, sorted by name.
+    pub argument_rules_differ: Vec<RuleDifference>,
+}
+
+/// A call both profiles allow, with different argument rules.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct RuleDifference {
+    pub name: String,
+    /// Its rule in `a`, in words: `any arguments`, or `only ...` (`only AF_UNIX, AF_INET`).
+    pub a: String,
+    /// Its rule in `b`, the same way.
+    pub b: String,
+}
+
+/// What one profile allows that the other does not, argument rules included.
+pub fn differences(a: &Profile, b: &Profile, a_name: &str, b_name: &str) -> ProfileDiff {
+    let names = |set: std::collections::btree_set::Difference<'_, String>| -> Vec<String> {
+        set.map(|n| escape(n).into_owned()).collect()
+    };
+    let only_in_a = names(a.allowed.difference(&b.allowed));
+    let only_in_b = names(b.allowed.difference(&a.allowed));
+    let argument_rules_differ: Vec<RuleDifference> = a
         .allowed
         .intersection(&b.allowed)
         .filter(|n| a.conditions.get(*n) != b.conditions.get(*n))
+        .map(|n| RuleDifference {
+            name: escape(n).into_owned(),
+            a: rule_of(a, n),
+            b: rule_of(b, n),
+        })
         .collect();
-    if only_a.is_empty() && only_b.is_empty() && differ.is_empty() {
+    ProfileDiff {
+        a: escape(a_name).into_owned(),
+        b: escape(b_name).into_owned(),
+        identical: only_in_a.is_empty() && only_in_b.is_empty() && argument_rules_differ.is_empty(),
+        allowed_by_both: a.allowed.intersection(&b.allowed).count(),
+        only_in_a,
+        only_in_b,
+        argument_rules_differ,
+    }
+}
+
+/// [`differences`] in words.
+pub fn diff(a: &Profile, b: &Profile, a_name: &str, b_name: &str) -> String {
+    let d = differences(a, b, a_name, b_name);
+    let (a_name, b_name) = (&d.a, &d.b);
+    if d.identical {
         return format!(
             "{a_name} and {b_name} allow the same {} syscalls\n",
-            a.allowed.len()
+            d.allowed_by_both
         );
     }
     let mut out = format!(
         "only {a_name} allows ({}): {}\nonly {b_name} allows ({}): {}\n",
-        only_a.len(),
-        list(&only_a),
-        only_b.len(),
-        list(&only_b)
+        d.only_in_a.len(),
+        list(&d.only_in_a),
+        d.only_in_b.len(),
+        list(&d.only_in_b)
     );
-    if !differ.is_empty() {
+    if !d.argument_rules_differ.is_empty() {
         out.push_str("allowed by both with different argument rules:\n");
-        for n in differ {
+        for r in &d.argument_rules_differ {
             out.push_str(&format!(
                 "  {}: {a_name}: {}; {b_name}: {}\n",
-                escape(n),
-                rule_of(a, n),
-                rule_of(b, n)
+                r.name, r.a, r.b
             ));
         }
     }

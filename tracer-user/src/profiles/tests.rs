@@ -84,6 +84,41 @@ fn diff_reports_argument_rules() {
     assert!(diff(&a, &a, "a", "b").contains("the same 2"));
 }
 
+/// `diff --json`: the same information as the text, under the documented names.
+#[test]
+fn diff_as_json_has_both_sides_and_the_rule_differences() {
+    let a = with_rule(&["read", "socket", "mbind"], "socket", 1);
+    let b = p(&["read", "socket", "write", "keyctl"]);
+    let v = serde_json::to_value(differences(&a, &b, "a.json", "b\u{1b}.json")).unwrap();
+    assert_eq!(
+        v,
+        serde_json::json!({
+            "a": "a.json",
+            "b": "b\\u{1b}.json",
+            "identical": false,
+            "allowed_by_both": 2,
+            "only_in_a": ["mbind"],
+            "only_in_b": ["keyctl", "write"],
+            "argument_rules_differ": [
+                {"name": "socket", "a": "only AF_UNIX", "b": "any arguments"}
+            ]
+        })
+    );
+    let same = differences(&a, &a, "a", "b");
+    assert!(same.identical && same.only_in_a.is_empty() && same.argument_rules_differ.is_empty());
+    assert_eq!(same.allowed_by_both, 3);
+    // Rules alone make two profiles differ.
+    assert!(
+        !differences(
+            &a,
+            &with_rule(&["read", "socket", "mbind"], "socket", 2),
+            "a",
+            "b"
+        )
+        .identical
+    );
+}
+
 #[test]
 fn reports_escape_what_came_from_a_file() {
     let mut a = p(&["read", "\u{1b}[2J"]);

@@ -5,4 +5,5 @@ pub mod daemon;
 pub mod floor;
 pub mod profiles;
 pub mod record;
+pub mod report;
 pub mod run;

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what building and testing seccomp-tracer needs, idempotently: the eBPF toolchain
-# pieces, a Docker engine (started in the background), and the tools the tests use.
+# pieces, a Docker engine (started in the background), and the tools the tests use (Chromium
+# for the report page).
 set -euo pipefail
 log() { printf '[setup] %s\n' "$*"; }
 
@@ -15,6 +16,8 @@ command -v gcc >/dev/null || need_apt+=(gcc)
 [ -e /usr/lib/x86_64-linux-gnu/libc.a ] || [ -e /usr/lib/aarch64-linux-gnu/libc.a ] || need_apt+=(libc6-dev)
 command -v strace >/dev/null || need_apt+=(strace)
 command -v python3 >/dev/null || need_apt+=(python3)
+# tests/tests/report.rs loads the report page in headless Chromium.
+command -v chromium >/dev/null || need_apt+=(chromium)
 if [ ${#need_apt[@]} -gt 0 ]; then
   log "apt-get install ${need_apt[*]}"
   apt-get update -q >/dev/null

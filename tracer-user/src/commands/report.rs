@@ -175,7 +175,11 @@ mod tests {
         assert!(check_replaceable(&d.join("new.html")).is_ok());
         assert!(check_replaceable(Path::new("-")).is_ok());
         let ours = d.join("ours.html");
-        std::fs::write(&ours, format!("<!DOCTYPE html><head>{}</head>", html::GENERATOR)).unwrap();
+        std::fs::write(
+            &ours,
+            format!("<!DOCTYPE html><head>{}</head>", html::GENERATOR),
+        )
+        .unwrap();
         assert!(check_replaceable(&ours).is_ok());
         let notes = d.join("notes.html");
         std::fs::write(&notes, "<html>my notes</html>").unwrap();

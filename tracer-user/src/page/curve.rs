@@ -39,7 +39,7 @@ const INSTANCE_COLOUR: &str = "#6d6d6d";
 const WIDTH: f64 = 960.0;
 const HEIGHT: f64 = 400.0;
 const LEFT: f64 = 70.0;
-const RIGHT: f64 = 24.0;
+const RIGHT: f64 = 44.0;
 const TOP: f64 = 44.0;
 const BOTTOM: f64 = 62.0;
 /// The most ticks an axis gets.
@@ -113,8 +113,8 @@ pub fn tick_label(t: Timestamp, step: u64) -> String {
     }
 }
 
-/// The time domain: from tracing's start (or the first event) to the last event, at least
-/// [`MIN_SPAN`] wide, with a little room after the last event.
+/// The time domain: from tracing's start (or the first event) to the last event with a little
+/// room after it, at least [`MIN_SPAN`] wide.
 fn domain(c: &Curve) -> Option<(u64, u64)> {
     let times = c
         .sightings
@@ -127,12 +127,8 @@ fn domain(c: &Curve) -> Option<(u64, u64)> {
         Some((lo, hi)) => Some((lo.min(t), hi.max(t))),
     })?;
     let hi = hi.saturating_add(((hi - lo) / 20).max(1));
-    if hi - lo < MIN_SPAN {
-        // Centred where it can be (not before the epoch).
-        let lo = lo.saturating_sub((MIN_SPAN - (hi - lo)) / 2);
-        return Some((lo, lo + MIN_SPAN));
-    }
-    Some((lo, hi))
+    // From where tracing (or the story) began: nothing is drawn before it.
+    Some((lo, hi.max(lo + MIN_SPAN)))
 }
 
 /// Numbers written with at most one decimal.
@@ -417,7 +413,10 @@ mod tests {
         // Starts at 2 (the unrecorded ones), three steps up.
         assert_eq!(path.matches('V').count(), 3, "{path}");
         assert!(path.starts_with("M70 "), "{path}");
-        assert!(s.contains("wall-clock time, UTC (2026-11-27 09:41:02"), "{s}");
+        assert!(
+            s.contains("wall-clock time, UTC (2026-11-27 09:41:02"),
+            "{s}"
+        );
         assert!(s.contains("distinct calls learned (count)"));
     }
 
@@ -440,24 +439,31 @@ mod tests {
                 ..Default::default()
             },
             Curve {
-                sightings: (0..5).map(|i| sighting(T, &format!("c{i}"), false)).collect(),
+                sightings: (0..5)
+                    .map(|i| sighting(T, &format!("c{i}"), false))
+                    .collect(),
                 ..Default::default()
             },
         ] {
             let s = svg(&c);
             let (lo, hi) = domain(&c).unwrap();
-            assert_eq!(hi - lo, MIN_SPAN);
-            assert!(lo <= T && T <= hi);
+            assert_eq!((lo, hi), (T, T + MIN_SPAN));
             assert!(s.contains("ticks every 2 s"), "{s}");
             assert!(!s.contains("NaN") && !s.contains("inf"), "{s}");
         }
         // Days: day ticks labelled with dates.
         let c = Curve {
-            sightings: vec![sighting(T, "read", false), sighting(T + 9 * DAY, "write", false)],
+            sightings: vec![
+                sighting(T, "read", false),
+                sighting(T + 9 * DAY, "write", false),
+            ],
             ..Default::default()
         };
         let s = svg(&c);
-        assert!(s.contains("ticks every 2 days") && s.contains(">2026-11-29<"), "{s}");
+        assert!(
+            s.contains("ticks every 2 days") && s.contains(">2026-11-29<"),
+            "{s}"
+        );
         // Thousands of calls: few count ticks, one mark each.
         let c = Curve {
             sightings: (0..3000)

@@ -142,9 +142,12 @@ fn learning_curve(out: &mut String, r: &Report) {
     }
     let _ = write!(
         out,
-        ". {} first sightings recorded, {} new instances traced from creation (dashed lines).",
-        c.sightings.iter().filter(|s| s.counted).count(),
-        c.instances.len()
+        ". {} recorded, {} traced from creation (dashed lines).",
+        plural(
+            c.sightings.iter().filter(|s| s.counted).count(),
+            "first sighting"
+        ),
+        plural(c.instances.len(), "new instance")
     );
     if r.why.is_none() {
         out.push_str(
@@ -155,23 +158,30 @@ fn learning_curve(out: &mut String, r: &Report) {
     if c.unrecorded > 0 {
         let _ = write!(
             out,
-            " {} calls of the profile have no recorded first sighting (made before tracing \
-             attached, added as the container runtime's baseline, or their event was dropped): \
-             they are counted at the start of the curve.",
-            c.unrecorded
+            " {} of the profile {} no recorded first sighting (made before tracing attached, \
+             added as the container runtime's baseline, or their event was dropped): counted \
+             at the start of the curve.",
+            plural(c.unrecorded, "call"),
+            if c.unrecorded == 1 { "has" } else { "have" }
         );
     }
     let left_out = c.sightings.iter().filter(|s| !s.counted).count();
     if left_out > 0 {
         let _ = write!(
             out,
-            " {left_out} refused calls left out of the profile are marked without a step."
+            " {} left out of the profile: marked without a step.",
+            plural(left_out, "refused call")
         );
     }
     out.push_str(
         " A curve that has stayed flat for long means learning has converged.</figcaption>\
          </figure>\n",
     );
+}
+
+/// `1 call`, `2 calls`.
+fn plural(n: usize, what: &str) -> String {
+    format!("{n} {what}{}", if n == 1 { "" } else { "s" })
 }
 
 /// `any arguments`, or the rule.

@@ -17,10 +17,7 @@ const T: u64 = 1_795_772_467;
 fn host() -> Host {
     Host {
         arch: Arch::X86_64,
-        kernel: KernelVersion {
-            major: 6,
-            minor: 8,
-        },
+        kernel: KernelVersion { major: 6, minor: 8 },
     }
 }
 
@@ -171,9 +168,12 @@ fn refused_calls_left_out_of_the_profile_are_shown_with_their_fix() {
     assert_eq!(c.sightings.len(), 2);
     assert!(c.sightings.iter().any(|s| s.name == "mbind" && !s.counted));
     let s = page(&p, Some(&w), file_source());
-    assert!(s.contains("<td class=\"call refused\">mbind</td><td>no</td>"), "{s}");
+    assert!(
+        s.contains("<td class=\"call refused\">mbind</td><td>no</td>"),
+        "{s}"
+    );
     assert!(s.contains("left out of this profile (--exclude-refused)"));
-    assert!(s.contains("1 refused calls left out of the profile are marked"));
+    assert!(s.contains("1 refused call left out of the profile: marked without a step"));
     assert_eq!(
         refused_names(&p, Some(&w)).into_iter().collect::<Vec<_>>(),
         ["mbind"]
@@ -192,6 +192,9 @@ fn a_daemon_target_says_how_to_export_it() {
             dir: "/root".into(),
         },
     );
-    assert!(s.contains("seccomp-tracer export web -o /root/web.json\n"), "{s}");
+    assert!(
+        s.contains("seccomp-tracer export web -o /root/web.json\n"),
+        "{s}"
+    );
     assert!(s.contains("docker run --security-opt seccomp=/root/web.json IMAGE"));
 }

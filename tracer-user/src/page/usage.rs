@@ -61,6 +61,8 @@ fn q(p: &Path) -> String {
 /// The steps for the profile `source` describes.
 pub fn steps(source: &Source) -> Vec<Step> {
     let mut out = Vec::new();
+    // Converting for the kubelet, when the profile is not in a form it takes.
+    let mut convert = None;
     // The file Docker and Podman take, the one the kubelet takes, and how each comes to be.
     let (docker_file, kubelet_file, stem) = match source {
         Source::File { path, format } => {
@@ -76,7 +78,7 @@ pub fn steps(source: &Source) -> Vec<Step> {
                 Format::Oci => (path.clone(), path.clone(), stem),
                 Format::Docker => {
                     let k = path.with_file_name(format!("{stem}.kubelet.json"));
-                    out.push(Step {
+                    convert = Some(Step {
                         title: "For Kubernetes, the OCI form first",
                         note: Some(
                             "containerd reads a Localhost profile into the OCI type, which has no \
@@ -139,12 +141,17 @@ pub fn steps(source: &Source) -> Vec<Step> {
             q(&docker_file)
         )],
     });
+    out.extend(convert);
     let name = format!("{stem}.kubelet.json");
     let local = format!("{KUBELET_SUBDIR}/{name}");
     let dest = format!("{KUBELET_SECCOMP_DIR}/{local}");
     out.push(Step {
         title: "Kubernetes (Localhost profile; on every node that may run the pod)",
-        note: Some("then in the pod's (or a container's) spec:".into()),
+        note: Some(
+            "copy the kubelet's file where the kubelet reads Localhost profiles, then name it \
+             in the pod's (or a container's) securityContext:"
+                .into(),
+        ),
         lines: vec![
             format!("mkdir -p {KUBELET_SECCOMP_DIR}/{KUBELET_SUBDIR}"),
             format!("cp {} {}", q(&kubelet_file), shell_word(&dest)),
@@ -195,7 +202,10 @@ mod tests {
         assert!(s.contains(
             "cp /srv/p/web.kubelet.json /var/lib/kubelet/seccomp/seccomp-tracer/web.kubelet.json"
         ));
-        assert!(s.contains("localhostProfile: seccomp-tracer/web.kubelet.json"), "{s}");
+        assert!(
+            s.contains("localhostProfile: seccomp-tracer/web.kubelet.json"),
+            "{s}"
+        );
     }
 
     #[test]
@@ -219,8 +229,14 @@ mod tests {
             "seccomp-tracer export default/web-1/nginx -o /root/default-web-1-nginx.json \
              --socket '/tmp/my sock'"
         ));
-        assert!(s.contains("seccomp=/root/default-web-1-nginx.json IMAGE"), "{s}");
-        assert!(s.contains("cp /root/default-web-1-nginx.kubelet.json "), "{s}");
+        assert!(
+            s.contains("seccomp=/root/default-web-1-nginx.json IMAGE"),
+            "{s}"
+        );
+        assert!(
+            s.contains("cp /root/default-web-1-nginx.kubelet.json "),
+            "{s}"
+        );
         let s = all(&steps(&Source::Daemon {
             container: "$(x)".into(),
             socket: None,

@@ -68,6 +68,23 @@ pub enum Command {
         #[arg(long, value_name = "MAJOR.MINOR", value_parser = kernel_version)]
         kernel: Option<crate::privileges::KernelVersion>,
     },
+    /// One self-contained HTML page on a profile: its learning curve, its calls by what they
+    /// do (who made each first, and when), what it allows beyond Docker's default, the calls
+    /// refused while recording and their fixes, and the docker/podman/Kubernetes lines to use
+    /// it. No script, nothing fetched: open it anywhere.
+    Report {
+        /// A profile file (any format; its `<stem>.why.json` is read too) when an existing
+        /// regular file has this path; otherwise a container the daemon records (asked on
+        /// --socket). A missing `*.json`/`*.yaml` is an error.
+        #[arg(value_name = "PROFILE|CONTAINER")]
+        target: String,
+        /// The page (`-`: standard output). An existing file is replaced only if it is a
+        /// report seccomp-tracer wrote.
+        #[arg(short, long, value_name = "FILE")]
+        output: PathBuf,
+        #[command(flatten)]
+        socket: SocketArg,
+    },
     /// Record containers all day, across their restarts and the daemon's own; control it with
     /// add, remove, status and export.
     Daemon {

@@ -9,6 +9,7 @@ pub mod commands;
 pub mod daemon;
 pub mod kernel;
 pub mod output;
+pub mod page;
 pub mod privileges;
 pub mod profile;
 pub mod profiles;

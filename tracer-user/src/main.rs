@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use seccomp_tracer::{
     cli::{Cli, Command},
-    commands::{daemon, floor, profiles, record, run, shell},
+    commands::{daemon, floor, profiles, record, report, run, shell},
 };
 
 async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -25,6 +25,11 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             json,
             kernel,
         } => profiles::explain(&profile, json, kernel),
+        Command::Report {
+            target,
+            output,
+            socket,
+        } => report::report(&target, &output, &socket.path).await,
         Command::Daemon {
             state_dir,
             socket,

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what building and testing seccomp-tracer needs, idempotently: the eBPF toolchain
-# pieces, a Docker engine (started in the background), and the tools the tests use.
+# pieces, a Docker engine (started in the background), and the tools the tests use (Chromium
+# for the report page).
 set -euo pipefail
 log() { printf '[setup] %s\n' "$*"; }
 
@@ -20,6 +21,8 @@ command -v man >/dev/null || need_apt+=(man-db)
 command -v zsh >/dev/null || need_apt+=(zsh)
 command -v fish >/dev/null || need_apt+=(fish)
 [ -e /usr/share/bash-completion/bash_completion ] || need_apt+=(bash-completion)
+# tests/tests/report.rs loads the report page in headless Chromium.
+command -v chromium >/dev/null || need_apt+=(chromium)
 if [ ${#need_apt[@]} -gt 0 ]; then
   log "apt-get install ${need_apt[*]}"
   apt-get update -q >/dev/null

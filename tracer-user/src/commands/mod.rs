@@ -5,5 +5,6 @@ pub mod daemon;
 pub mod floor;
 pub mod profiles;
 pub mod record;
+pub mod report;
 pub mod run;
 pub mod shell;

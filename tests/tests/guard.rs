@@ -11,13 +11,30 @@ use e2e::{
     workdir, Daemon, Recording,
 };
 
-/// A copy of the probe named `intruder` makes call `nr` directly.
-fn intruder(container: &str, call: &str) -> String {
-    let script = format!(
+/// A shell line: a copy of the probe named `intruder` makes `call` directly.
+fn intrude(call: &str) -> String {
+    format!(
         "cp /probe /tmp/intruder && /tmp/intruder direct {}",
         nr(call)
-    );
-    docker(&["exec", container, "sh", "-c", &script])
+    )
+}
+
+/// [`intrude`] in a Docker container.
+fn intruder(container: &str, call: &str) -> String {
+    docker(&["exec", container, "sh", "-c", &intrude(call)])
+}
+
+/// Waits until the daemon's log has `needle`.
+fn wait_log(d: &Daemon, needle: &str) {
+    let t0 = Instant::now();
+    while !d.text().contains(needle) {
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "no `{needle}`:\n{}",
+            d.text()
+        );
+        sleep(Duration::from_millis(200));
+    }
 }
 
 /// Waits for `path` to have at least `n` lines; its lines.
@@ -289,14 +306,7 @@ fn podman_a_new_call_under_the_learned_profile_alerts_and_heals() {
         &dir,
     );
     for _ in 0..2 {
-        learner.exec(&[
-            "sh",
-            "-c",
-            &format!(
-                "cp /probe /tmp/intruder && /tmp/intruder direct {}",
-                nr("getppid")
-            ),
-        ]);
+        learner.exec(&["sh", "-c", &intrude("getppid")]);
     }
     sleep(Duration::from_secs(1));
     rec.stop();
@@ -313,25 +323,12 @@ fn podman_a_new_call_under_the_learned_profile_alerts_and_heals() {
     d.wait_status("the guarded container runs", Duration::from_secs(30), |s| {
         target_status(s, &c.name)["running"] == true
     });
-    let out = c.exec(&[
-        "sh",
-        "-c",
-        &format!(
-            "cp /probe /tmp/intruder && /tmp/intruder direct {}",
-            nr(call)
-        ),
-    ]);
+    let out = c.exec(&["sh", "-c", &intrude(call)]);
     assert!(out.contains("errno=1"), "{call} not refused: {out}");
-    let alert = format!("{}  ALERT {call} refused by its profile: intruder", c.name);
-    let t0 = Instant::now();
-    while !d.text().contains(&alert) {
-        assert!(
-            t0.elapsed() < Duration::from_secs(30),
-            "no alert:\n{}",
-            d.text()
-        );
-        sleep(Duration::from_millis(200));
-    }
+    wait_log(
+        &d,
+        &format!("{}  ALERT {call} refused by its profile: intruder", c.name),
+    );
     let healed = dir.join("healed.json");
     let out = d.client(&["export", &c.name, "--heal", "-o", healed.to_str().unwrap()]);
     assert!(out.status.success(), "{out:?}");
@@ -347,12 +344,6 @@ fn cri_a_new_call_under_the_learned_localhost_profile_alerts_and_heals() {
     use e2e::{CriPod, CriSeccomp, Qos, POD_NAMESPACE};
     preflight();
     let dir = workdir("guard-cri");
-    let intrude = |call: &str| {
-        format!(
-            "cp /probe /tmp/intruder && /tmp/intruder direct {}",
-            nr(call)
-        )
-    };
     let lp = CriPod::run("st-e2e-guard-cl", Qos::BestEffort);
     let cmd = ["sh", "-c", "while true; do sleep 0.2; done"];
     let lid = lp.start("app", &cmd, 0, None).expect("container starts");
@@ -396,16 +387,10 @@ fn cri_a_new_call_under_the_learned_localhost_profile_alerts_and_heals() {
     let e = pod.exec_sync(&id, &["sh", "-c", &intrude(call)]);
     let out = String::from_utf8_lossy(&e.stdout).into_owned();
     assert!(out.contains("errno=1"), "{call} not refused: {e:?}");
-    let t0 = Instant::now();
-    let alert = format!("ALERT {call} refused by its profile: intruder");
-    while !d.text().contains(&alert) {
-        assert!(
-            t0.elapsed() < Duration::from_secs(30),
-            "no alert:\n{}",
-            d.text()
-        );
-        sleep(Duration::from_millis(200));
-    }
+    wait_log(
+        &d,
+        &format!("ALERT {call} refused by its profile: intruder"),
+    );
     let name = d.status()["targets"][0]["name"]
         .as_str()
         .unwrap_or_default()

@@ -132,10 +132,14 @@ fn a_refusal_under_the_containers_own_profile_says_so() {
     busybox(name, &script, Some(&profile));
     let out = tracer(&["check", name, "--duration", "3"], &[]);
     let text = String::from_utf8_lossy(&out.stdout);
+    // `check` guards the profile in force: each refusal is an alert, its fix the hint.
     for needle in [
-        OWN_REFUSES_GETCPU,
-        "REFUSED mbind: the container's own profile (--security-opt seccomp) refuses it; \
-         Docker's default would allow it with --cap-add SYS_NICE",
+        "ALERT getcpu refused by its profile: probe (pid ",
+        "; fix: the container's own profile (--security-opt seccomp) refuses it; Docker's \
+         default would allow it with this container's capabilities",
+        "ALERT mbind refused by its profile: probe (pid ",
+        "; fix: the container's own profile (--security-opt seccomp) refuses it; Docker's \
+         default would allow it with --cap-add SYS_NICE",
         "    getcpu: the container's own profile (--security-opt seccomp) refuses it",
     ] {
         assert!(text.contains(needle), "{needle:?} missing: {text}");

@@ -396,24 +396,13 @@ fn cri_a_new_call_under_the_learned_localhost_profile_alerts_and_heals() {
         .unwrap_or_default()
         .to_string();
     let healed = dir.join("healed.json");
-    let out = d.client(&[
-        "export",
-        &name,
-        "--heal",
-        "--format",
-        "kubernetes",
-        "-o",
-        healed.to_str().unwrap(),
-    ]);
+    // The filter in force is the runtime spec's OCI object: healed in that form, it is a file
+    // for the kubelet's directory as it is.
+    let out = d.client(&["export", &name, "--heal", "-o", healed.to_str().unwrap()]);
     assert!(out.status.success(), "{out:?}");
     let hp = CriPod::run("st-e2e-guard-ch", Qos::BestEffort);
     let hid = hp
-        .start(
-            "app",
-            &cmd,
-            0,
-            Some(CriSeccomp::Localhost(dir.join("healed.kubelet.json"))),
-        )
+        .start("app", &cmd, 0, Some(CriSeccomp::Localhost(healed.clone())))
         .expect("the container starts under the healed profile");
     let e = hp.exec_sync(&hid, &["/rawcall", &nr(call).to_string()]);
     let out = String::from_utf8_lossy(&e.stdout).into_owned();

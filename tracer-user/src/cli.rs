@@ -151,9 +151,10 @@ pub enum Command {
         #[arg(long, value_enum, default_value = "docker")]
         format: Format,
         /// Instead of the learned profile: the profile the container runs under (its own
-        /// --security-opt seccomp=FILE) plus every call it refused, allowed whatever the
-        /// arguments; prints what changed, as `diff` does.
-        #[arg(long)]
+        /// --security-opt seccomp=FILE, or Localhost profile), in the form it is in force,
+        /// changed only to allow every call it refused, whatever the arguments; prints what
+        /// changed, as `diff` does.
+        #[arg(long, conflicts_with = "format")]
         heal: bool,
         #[command(flatten)]
         socket: SocketArg,

@@ -45,6 +45,14 @@ pub async fn serve(
     guard: GuardArgs,
 ) -> anyhow::Result<ExitCode> {
     privileges::check()?;
+    if guard
+        .events
+        .as_deref()
+        .is_some_and(crate::output::is_stdout)
+    {
+        // Standard output takes the events alone.
+        display::live_to_stderr();
+    }
     daemon::serve(daemon::DaemonConfig {
         state_dir,
         socket,

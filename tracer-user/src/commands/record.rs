@@ -42,15 +42,21 @@ pub async fn record(args: RecordArgs) -> anyhow::Result<ExitCode> {
 /// `check`: reports what the targets' profiles refuse; exits 3 if anything was.
 pub async fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
     let json = args.json;
-    if json && args.guard.events.as_deref().is_some_and(output::is_stdout) {
+    let events_out = args.guard.events.as_deref().is_some_and(output::is_stdout);
+    if json && events_out {
         anyhow::bail!("--json and --events - both want standard output: give --events a file");
     }
     privileges::check()?;
-    if json {
+    if json || events_out {
+        // Standard output takes the summary alone, or the events alone.
         display::live_to_stderr();
     }
     let summary = record::record(args.into_config()).await?;
-    print_summary(&summary, json)?;
+    if events_out {
+        display::warn_plain(summary.text.trim_end());
+    } else {
+        print_summary(&summary, json)?;
+    }
     Ok(if summary.refusals > 0 {
         ExitCode::from(3)
     } else {

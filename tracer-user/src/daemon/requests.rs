@@ -85,9 +85,9 @@ impl Control {
             } => export(session, &container, format),
             Request::Export {
                 container,
-                format,
                 heal: true,
-            } => heal(session, &container, format),
+                ..
+            } => heal(session, &container),
         };
         if changes {
             if let Err(e) = sync_hooks(session, false) {
@@ -261,8 +261,9 @@ fn export(session: &Session, name: &str, format: Format) -> Result<Response, Rec
     })
 }
 
-/// `export --heal`: the profile target `name` runs under, allowing what it refused too.
-fn heal(session: &Session, name: &str, format: Format) -> Result<Response, RecordError> {
+/// `export --heal`: the profile target `name` runs under, as the engine holds it, allowing
+/// what it refused under that profile too.
+fn heal(session: &Session, name: &str) -> Result<Response, RecordError> {
     let Some(i) = session.find(name) else {
         return Err(RecordError::Refused(format!(
             "{name} is not recorded by the daemon"
@@ -272,16 +273,23 @@ fn heal(session: &Session, name: &str, format: Format) -> Result<Response, Recor
     let label = t.label();
     let Some(in_force) = t.security().and_then(|s| s.own_profile.as_deref()) else {
         return Err(RecordError::Refused(format!(
-            "{label} does not run under a profile of its own (--security-opt seccomp=FILE), so \
-             there is none to heal; `export {label}` writes the profile it learned"
+            "{label} does not run under a profile of its own (--security-opt seccomp=FILE, a \
+             Localhost profile), so there is none to heal; `export {label}` writes the profile \
+             it learned"
         )));
     };
-    let learned = session.learned(i)?;
-    let refused = refused_names(session.arch(), &learned);
+    let refused: Vec<&str> = t.refused_own().iter().map(String::as_str).collect();
     let healed = crate::profile::heal::heal(in_force, session.arch(), &refused)
         .map_err(|e| RecordError::Refused(format!("{label}: {e}")))?;
-    let rendered = crate::record::sink::Rendered::new(format, session.arch(), label, &healed.after);
-    let diff = crate::profiles::diff(&healed.before, &healed.after, "in force", "healed");
+    let diff = match &healed.profiles {
+        Some((before, after)) => crate::profiles::diff(before, after, "in force", "healed"),
+        None if healed.added.is_empty() => String::new(),
+        None => format!(
+            "only healed allows ({}): {}\n",
+            healed.added.len(),
+            healed.added.join(", ")
+        ),
+    };
     let summary = if healed.added.is_empty() {
         format!("{label}: its profile refused nothing; the healed profile is the one in force")
     } else {
@@ -293,8 +301,8 @@ fn heal(session: &Session, name: &str, format: Format) -> Result<Response, Recor
     };
     let (_, c) = session.compose(i)?;
     Ok(Response::Profile {
-        doc: rendered.doc,
-        kubelet: rendered.kubelet,
+        doc: healed.doc,
+        kubelet: None,
         summary,
         why: Some(session.why_file(i, Some(&c)).to_json()),
         diff: Some(diff),

@@ -85,22 +85,38 @@ struct EventWriter {
     done: mpsc::Receiver<()>,
 }
 
-/// Whether the last line of `tail` is one of ours: a JSON object with an `event`.
+/// Whether the last whole line of `tail` is one of ours: a JSON object with an `event`. A
+/// last line cut short (a full disk, a crash mid-write) is not looked at; the stream goes on
+/// after it on a line of its own.
 fn is_event_line(tail: &[u8]) -> bool {
     let text = String::from_utf8_lossy(tail);
-    let last = text.trim_end().rsplit('\n').next().unwrap_or("");
+    let whole = match text.rfind('\n') {
+        Some(end) => &text[..end],
+        None => return false,
+    };
+    let last = whole.rsplit('\n').next().unwrap_or("");
     serde_json::from_str::<serde_json::Value>(last).is_ok_and(|v| v.get("event").is_some())
 }
 
 /// Opens `path` to append events: created (0600) if missing, never through a link, and never a
 /// file that holds something else than our events (it would be a file we did not write).
-fn open_log(path: &Path) -> std::io::Result<File> {
+/// Returns the file and whether its last line was cut short.
+fn open_log(path: &Path) -> std::io::Result<(File, bool)> {
+    // Nothing but a regular file is opened at all (a device may act on open).
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if !m.file_type().is_file() => {
+            return Err(std::io::Error::other(
+                "it is not a regular file (name a file, or `-` for standard output)",
+            ))
+        }
+        _ => {}
+    }
     let mut f = std::fs::OpenOptions::new()
         .read(true)
         .append(true)
         .create(true)
         .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK | libc::O_NOCTTY)
         .open(path)?;
     let meta = f.metadata()?;
     if !meta.file_type().is_file() {
@@ -117,6 +133,7 @@ fn open_log(path: &Path) -> std::io::Result<File> {
         ));
     }
     let len = meta.len();
+    let mut cut = false;
     if len > 0 {
         let start = len.saturating_sub(64 << 10);
         f.seek(SeekFrom::Start(start))?;
@@ -127,8 +144,9 @@ fn open_log(path: &Path) -> std::io::Result<File> {
                 "it exists and is not an event log of seccomp-tracer; left as it is",
             ));
         }
+        cut = !tail.ends_with(b"\n");
     }
-    Ok(f)
+    Ok((f, cut))
 }
 
 impl EventWriter {
@@ -136,10 +154,14 @@ impl EventWriter {
         let out: Box<dyn Write + Send> = if output::is_stdout(path) {
             Box::new(std::io::stdout())
         } else {
-            let f = open_log(path).map_err(|source| output::OutputError {
+            let (mut f, cut) = open_log(path).map_err(|source| output::OutputError {
                 path: path.to_path_buf(),
                 source,
             })?;
+            if cut {
+                // The line cut short ends here; ours start on their own.
+                let _ = write_all_blocking(&mut f, b"\n");
+            }
             Box::new(f)
         };
         let (tx, rx) = mpsc::sync_channel::<String>(QUEUE);
@@ -207,6 +229,11 @@ fn write_lines(
             }
         }
     }
+    let lost = dropped.swap(0, Ordering::Relaxed);
+    if lost > 0 {
+        let line = format!("{{\"event\":\"dropped\",\"count\":{lost}}}\n");
+        let _ = write_all_blocking(&mut out, line.as_bytes());
+    }
 }
 
 /// `write_all`, waiting out EAGAIN (the log is opened non-blocking so that opening it never
@@ -259,11 +286,18 @@ impl Alerts {
         });
     }
 
-    /// Waits until no command waits or runs, for at most `wait`.
+    /// Waits until no command waits or runs, for at most `wait`; says how many did not finish.
     async fn wait(&self, wait: Duration) {
         let until = tokio::time::Instant::now() + wait;
         while self.waiting.load(Ordering::Relaxed) > 0 && tokio::time::Instant::now() < until {
             tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let left = self.waiting.load(Ordering::Relaxed);
+        if left > 0 {
+            display::warn(&format!(
+                "alert command: {left} still running or waiting at the end of the session; \
+                 stopped"
+            ));
         }
     }
 }
@@ -351,6 +385,28 @@ mod tests {
         assert!(err.contains("other links"), "{err}");
         assert!(is_event_line(b"{\"event\":\"refusal\"}\n"));
         assert!(!is_event_line(b"{\"event\":\"refusal\"}\nhello\n"));
+        assert!(
+            is_event_line(b"{\"event\":\"refusal\"}\n{\"event\":\"ref"),
+            "a last line cut short"
+        );
+        assert!(!is_event_line(b"{\"event\""), "no whole line");
+
+        // A log whose last line a full disk cut short: appended to, on a line of its own.
+        let cut = dir.path().join("cut.jsonl");
+        std::fs::write(&cut, "{\"event\":\"checkpoint\"}\n{\"event\":\"che").unwrap();
+        let w = EventWriter::open(&cut).unwrap();
+        w.send("{\"event\":\"start\"}".into());
+        w.close(DRAIN);
+        let text = std::fs::read_to_string(&cut).unwrap();
+        assert!(text.ends_with("\"che\n{\"event\":\"start\"}\n"), "{text:?}");
+        #[cfg(target_os = "linux")]
+        {
+            let err = EventWriter::open(Path::new("/dev/null"))
+                .err()
+                .unwrap()
+                .to_string();
+            assert!(err.contains("not a regular file"), "{err}");
+        }
     }
 
     #[test]

@@ -188,13 +188,32 @@ fn parse_inspect(
     }))
 }
 
-/// The profile file at `path`, if it is a regular file of profile size.
+/// The profile file at `path`, if it is a regular file outside /proc, /sys and /dev, opened
+/// without blocking (nothing like /proc/kmsg holds the event loop), of profile size. Read when
+/// the container is found: a file edited since it started reads as edited.
 fn read_profile_file(path: &str) -> Option<String> {
-    let meta = std::fs::metadata(path).ok()?;
-    if !meta.is_file() || meta.len() > crate::profiles::MAX_PROFILE_BYTES {
+    use std::{io::Read, os::unix::fs::OpenOptionsExt};
+    // Links are followed as Podman followed them, but never into the kernel's files.
+    let path = std::fs::canonicalize(path).ok()?;
+    if ["/proc", "/sys", "/dev"]
+        .iter()
+        .any(|p| path.starts_with(p))
+    {
         return None;
     }
-    std::fs::read_to_string(path).ok()
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC | libc::O_NOCTTY)
+        .open(path)
+        .ok()?;
+    if !f.metadata().ok()?.is_file() {
+        return None;
+    }
+    let mut text = String::new();
+    f.take(crate::profiles::MAX_PROFILE_BYTES + 1)
+        .read_to_string(&mut text)
+        .ok()?;
+    (text.len() as u64 <= crate::profiles::MAX_PROFILE_BYTES).then_some(text)
 }
 
 /// A `podman events` line, with Podman's actions named as Docker names them (`remove` is
@@ -503,6 +522,29 @@ mod tests {
             parse_inspect(running, |_| None).unwrap().unwrap().security,
             ContainerSecurity::docker_default()
         );
+    }
+
+    #[test]
+    fn profile_files_are_read_bounded_and_only_when_regular() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("p.json");
+        std::fs::write(&p, "{}").unwrap();
+        assert_eq!(
+            read_profile_file(p.to_str().unwrap()).as_deref(),
+            Some("{}")
+        );
+        let link = dir.path().join("l.json");
+        std::os::unix::fs::symlink(&p, &link).unwrap();
+        assert_eq!(
+            read_profile_file(link.to_str().unwrap()).as_deref(),
+            Some("{}"),
+            "as Podman read it"
+        );
+        let kmsg = dir.path().join("k.json");
+        std::os::unix::fs::symlink("/proc/kmsg", &kmsg).unwrap();
+        assert_eq!(read_profile_file(kmsg.to_str().unwrap()), None);
+        assert_eq!(read_profile_file(dir.path().to_str().unwrap()), None);
+        assert_eq!(read_profile_file("/dev/zero"), None);
     }
 
     #[test]

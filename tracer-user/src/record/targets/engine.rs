@@ -111,7 +111,7 @@ impl Targets {
     pub fn set_security(&mut self, id: &str, security: &ContainerSecurity) {
         for t in &mut self.list {
             if t.active && t.container_id.as_deref() == Some(id) {
-                t.security = Some(security.clone());
+                t.put_security(security.clone());
             }
         }
     }

@@ -36,6 +36,7 @@ use crate::{
     kernel::{Cgroups, Kernel},
     privileges::{KernelVersion, MIN_KERNEL},
     profile::{
+        formats::ENOSYS_FALLBACK,
         moby::{refusal_hint, ContainerSecurity, Host, SeccompInForce},
         why::{Timestamp, Why},
         Learned, SyscallSet,
@@ -91,6 +92,8 @@ pub struct Target {
     security: Option<ContainerSecurity>,
     /// When it was first traced and when each later instance was: the learning curve's axis.
     history: History,
+    /// Calls refused under its own profile (the one in force now): what `export --heal` adds.
+    refused_own: std::collections::BTreeSet<String>,
 }
 
 /// Which fix an alert names: what the session can do about a refusal.
@@ -103,16 +106,14 @@ pub enum Guard {
 }
 
 impl Guard {
-    /// The fix for `call`, refused to `target` by its own profile.
-    pub fn fix(self, target: &str, call: &str) -> String {
+    /// The fix for a call refused to `target` by its own profile; `hint` says which profiles
+    /// refuse it and what would allow it.
+    pub fn fix(self, target: &str, hint: &str) -> String {
         match self {
             Guard::Daemon => {
                 format!("seccomp-tracer export {target} --heal -o {target}.healed.json")
             }
-            Guard::Check => format!(
-                "allow {call} in the container's profile (recorded by the daemon, \
-                 `seccomp-tracer export {target} --heal` writes it)"
-            ),
+            Guard::Check => hint.to_string(),
         }
     }
 }
@@ -197,6 +198,7 @@ impl Target {
             why_setup: Why::default(),
             security: None,
             history: History::default(),
+            refused_own: Default::default(),
         }
     }
 
@@ -214,8 +216,23 @@ impl Target {
 
     /// The container's seccomp option and capabilities, as Docker reported them.
     pub fn with_security(mut self, security: ContainerSecurity) -> Self {
-        self.security = Some(security);
+        self.put_security(security);
         self
+    }
+
+    /// The security it runs under from now on. Under another filter, a call refused before is
+    /// news again (a call refused by Docker's default while learning, then by the learned
+    /// profile), and what the old profile refused is not the new one's to heal.
+    fn put_security(&mut self, security: ContainerSecurity) {
+        let same = self.security.as_ref().is_some_and(|s| {
+            s.own_profile == security.own_profile
+                && std::mem::discriminant(&s.seccomp) == std::mem::discriminant(&security.seccomp)
+        });
+        if !same {
+            self.shown_refused = SyscallSet::default();
+            self.refused_own.clear();
+        }
+        self.security = Some(security);
     }
 
     /// A target at cgroup `path`.
@@ -265,6 +282,10 @@ impl Target {
     }
     pub fn history(&self) -> &History {
         &self.history
+    }
+    /// Calls refused under its own profile, by name (`#NR` for a number without one).
+    pub fn refused_own(&self) -> &std::collections::BTreeSet<String> {
+        &self.refused_own
     }
     /// The container's seccomp option and capabilities, when known.
     pub fn security(&self) -> Option<&ContainerSecurity> {
@@ -697,9 +718,14 @@ impl Targets {
         let hint = name
             .map(|n| refusal_hint(n, host, t.security.as_ref()))
             .unwrap_or_default();
+        // Answered ENOSYS by the learned profile on purpose (libc falls back to clone).
+        let by_design = name.is_some_and(|n| ENOSYS_FALLBACK.contains(&n));
+        if under == Under::OwnProfile && !by_design {
+            t.refused_own.insert(what.name.clone());
+        }
         let line = match guard {
-            Some(g) if under == Under::OwnProfile => {
-                let fix = g.fix(&t.label, &what.name);
+            Some(g) if under == Under::OwnProfile && !by_design => {
+                let fix = g.fix(&t.label, &hint);
                 let line = format!(
                     "{}  ALERT {shown} refused by its profile: {} (pid {}) at {} UTC; fix: {fix}",
                     t.label,
@@ -716,11 +742,14 @@ impl Targets {
             }
             _ => {
                 let line = format!("{}  REFUSED {shown}: {hint}", t.label);
-                self.activity.push(Activity::Refusal {
-                    call: what,
-                    under,
-                    fix: hint,
-                });
+                // Answered ENOSYS on purpose (by Docker's default too): no event, no alert.
+                if !by_design {
+                    self.activity.push(Activity::Refusal {
+                        call: what,
+                        under,
+                        fix: hint,
+                    });
+                }
                 line
             }
         };

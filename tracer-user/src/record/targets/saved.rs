@@ -42,6 +42,9 @@ pub struct Snapshot {
     /// When it was first traced and its instances were (absent from older state).
     #[serde(default)]
     pub history: super::History,
+    /// Calls refused under its own profile (absent from older state).
+    #[serde(default)]
+    pub refused_own: std::collections::BTreeSet<String>,
 }
 
 /// Nanoseconds since the Unix epoch.
@@ -83,6 +86,7 @@ impl Targets {
                     why: t.why.clone(),
                     why_setup: t.why_setup.clone(),
                     history: t.history.clone(),
+                    refused_own: t.refused_own.clone(),
                 })
             })
             .collect()
@@ -100,16 +104,23 @@ impl Targets {
         let spec = TargetSpec::Container(saved.name.clone());
         let mut t = current.unwrap_or_else(|| Target::new(spec, saved.name.clone()));
         t.active = saved.active;
-        // What was learned before is not new: no line, event or alert again for it.
-        for (calls, bit) in [
-            (&saved.learned.native, 0),
-            (&saved.learned.compat, 1u32 << 31),
-        ] {
+        // What was learned before is not new: no line, event or alert again for it. Under its
+        // own profile, only what that profile refused is old news (a call Docker's default
+        // refused while learning is news when the learned profile refuses it).
+        let own = t.under() == super::Under::OwnProfile;
+        let tables = [
+            (&saved.learned.native, 0, Some(self.arch)),
+            (&saved.learned.compat, 1u32 << 31, self.arch.compat()),
+        ];
+        for (calls, bit, table) in tables {
             for nr in calls.allowed.iter() {
                 t.shown.insert(nr | bit);
             }
             for nr in calls.refused.iter() {
-                t.shown_refused.insert(nr | bit);
+                let name = table.and_then(|a| a.name(nr));
+                if !own || name.is_some_and(|n| saved.refused_own.contains(n)) {
+                    t.shown_refused.insert(nr | bit);
+                }
             }
         }
         t.folded = saved.learned;
@@ -121,6 +132,7 @@ impl Targets {
         t.why.merge(&saved.why);
         t.why_setup.merge(&saved.why_setup);
         t.history.merge(&saved.history);
+        t.refused_own.extend(saved.refused_own);
         t.last_new = saved
             .last_new
             .map(|(n, at)| (n, SystemTime::UNIX_EPOCH + Duration::from_secs(at)));

@@ -107,7 +107,10 @@ fn recording_keeps_the_refused_line_and_check_names_its_own_fix() {
     ts.on_event(e, Instant::now(), &mut k, &cg).unwrap();
     let notes = ts.take_notes();
     assert!(notes[0].contains("ALERT mbind"), "{notes:?}");
-    assert!(notes[0].contains("export web --heal"), "{notes:?}");
+    assert!(
+        notes[0].contains("; fix: the container's own profile (--security-opt seccomp) refuses it"),
+        "{notes:?}"
+    );
 }
 
 #[test]
@@ -161,4 +164,47 @@ fn a_refusal_known_before_a_daemon_restart_is_not_alerted_again() {
         .collect();
     assert!(again.is_empty(), "{again:?}");
     assert!(!back.take_notes().iter().any(|n| n.contains("ALERT")));
+}
+
+#[test]
+fn clone3_answered_enosys_by_design_is_no_alert_and_nothing_to_heal() {
+    let (mut ts, mut k, cg) = guarded(Some(Guard::Daemon));
+    let e = by(event_kind::REFUSED, nr("clone3"), b"app", 1);
+    ts.on_event(e, Instant::now(), &mut k, &cg).unwrap();
+    let notes = ts.take_notes();
+    assert!(!notes.iter().any(|n| n.contains("ALERT")), "{notes:?}");
+    assert!(ts.get(0).refused_own().is_empty());
+    assert!(
+        ts.take_activity().is_empty(),
+        "no refusal event, no alert command"
+    );
+}
+
+#[test]
+fn under_a_new_profile_a_call_refused_before_is_news_again() {
+    let (mut ts, mut k, cg) = guarded(Some(Guard::Daemon));
+    // Learning under Docker's default: getcpu refused there (no alert).
+    let default = ContainerSecurity::docker_default();
+    ts.set_security(ID_A, &default);
+    let e = by(event_kind::REFUSED, nr("getcpu"), b"app", 1);
+    ts.on_event(e, Instant::now(), &mut k, &cg).unwrap();
+    assert!(ts.take_notes()[0].contains("REFUSED getcpu"));
+    assert!(ts.get(0).refused_own().is_empty());
+    // Now under its learned profile: refused again, an alert, and the call to heal.
+    let (own, _, _) = guarded(None);
+    let own = own.get(0).security().unwrap().clone();
+    ts.set_security(ID_A, &own);
+    let e = by(event_kind::REFUSED, nr("getcpu"), b"app", 2);
+    ts.on_event(e, Instant::now(), &mut k, &cg).unwrap();
+    let notes = ts.take_notes();
+    assert!(notes[0].contains("ALERT getcpu"), "{notes:?}");
+    assert_eq!(
+        ts.get(0).refused_own().iter().collect::<Vec<_>>(),
+        ["getcpu"]
+    );
+    // The same profile again (a container restart): nothing is news.
+    ts.set_security(ID_A, &own);
+    let e = by(event_kind::REFUSED, nr("getcpu"), b"app", 3);
+    ts.on_event(e, Instant::now(), &mut k, &cg).unwrap();
+    assert!(ts.take_notes().is_empty());
 }

@@ -29,6 +29,8 @@ pub struct Curve {
     pub since: Option<Timestamp>,
     /// When each instance traced from its creation began.
     pub instances: Vec<Timestamp>,
+    /// Up to when it was recorded: the curve runs flat to here.
+    pub until: Option<Timestamp>,
 }
 
 /// The stroke of the curve (the browser test looks for it in the screenshot).
@@ -121,7 +123,8 @@ fn domain(c: &Curve) -> Option<(u64, u64)> {
         .iter()
         .map(|s| s.at.0)
         .chain(c.instances.iter().map(|t| t.0))
-        .chain(c.since.map(|t| t.0));
+        .chain(c.since.map(|t| t.0))
+        .chain(c.until.map(|t| t.0));
     let (lo, hi) = times.fold(None, |acc: Option<(u64, u64)>, t| match acc {
         None => Some((t, t)),
         Some((lo, hi)) => Some((lo.min(t), hi.max(t))),
@@ -401,6 +404,7 @@ mod tests {
             ],
             since: Some(Timestamp(T - 5)),
             instances: vec![Timestamp(T + 4)],
+            until: None,
         };
         let s = svg(&c);
         // 5 calls: ticks 0..5 by 1.

@@ -107,6 +107,7 @@ pub fn curve_of(p: &Profile, why: Option<&WhyFile>) -> Curve {
     };
     c.since = w.recorded_since;
     c.instances = w.instances.clone();
+    c.until = w.recorded_until;
     let sighting = |name: &str, counted| {
         w.first(name).map(|e| Sighting {
             at: e.first_seen,
@@ -139,6 +140,9 @@ fn learning_curve(out: &mut String, r: &Report) {
     out.push_str("<figcaption class=\"caption\">Each step is a call made for the first time");
     if let Some(s) = c.since {
         let _ = write!(out, "; tracing began {} UTC", s.date_time());
+    }
+    if let Some(u) = c.until {
+        let _ = write!(out, " and this record runs to {} UTC", u.date_time());
     }
     let _ = write!(
         out,

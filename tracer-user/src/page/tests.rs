@@ -47,6 +47,7 @@ fn why(calls: &[(&str, FileEntry)]) -> WhyFile {
             .collect::<BTreeMap<_, _>>(),
         recorded_since: Some(Timestamp(T - 3)),
         instances: vec![Timestamp(T + 20)],
+        recorded_until: Some(Timestamp(T + 600)),
         ..Default::default()
     }
 }
@@ -103,6 +104,12 @@ fn the_page_has_every_section_and_no_script() {
     // Three calls without a sighting, counted at the start, and said so.
     assert!(s.contains("3 calls of the profile have no recorded first sighting"));
     assert!(s.contains("tracing began 2026-11-27 09:41:04 UTC"));
+    // The curve runs flat to the end of the record, where convergence shows.
+    assert!(s.contains("runs to 2026-11-27 09:51:07 UTC"), "{s}");
+    assert!(
+        s.contains("09:41:04 to 2026-11-27 09:5"),
+        "the time axis reaches it: {s}"
+    );
     // Beyond the default: mbind with SYS_NICE, mount with SYS_ADMIN.
     assert!(s.contains("--cap-add SYS_NICE"), "{s}");
     assert!(s.contains("--cap-add SYS_ADMIN"), "{s}");

@@ -44,6 +44,10 @@ pub struct WhyFile {
     /// When each instance traced from its creation (a restart, a re-creation) began.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub instances: Vec<Timestamp>,
+    /// When this file was written: what it says holds up to then (a curve flat until then has
+    /// converged).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recorded_until: Option<Timestamp>,
 }
 
 /// One call's first sighting.
@@ -104,10 +108,11 @@ impl WhyFile {
         f
     }
 
-    /// With the target's history: the learning curve's time axis.
-    pub fn with_history(mut self, since: Option<u64>, instances: &[u64]) -> Self {
+    /// With the target's history, up to `until`: the learning curve's time axis.
+    pub fn with_history(mut self, since: Option<u64>, instances: &[u64], until: u64) -> Self {
         self.recorded_since = since.map(Timestamp);
         self.instances = instances.iter().copied().map(Timestamp).collect();
+        self.recorded_until = Some(Timestamp(until));
         self
     }
 

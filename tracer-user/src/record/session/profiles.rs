@@ -75,11 +75,12 @@ impl Session {
         let t = self.targets.get(i);
         let with_setup = c.is_some_and(|c| c.unconfined || self.cfg.mode.includes_setup());
         let h = t.history();
+        let now = crate::record::targets::epoch_secs(std::time::SystemTime::now());
         if !with_setup {
-            return WhyFile::new(self.arch, t.why()).with_history(h.since, &h.instances);
+            return WhyFile::new(self.arch, t.why()).with_history(h.since, &h.instances, now);
         }
         let mut why = t.why().clone();
         why.merge(t.why_setup());
-        WhyFile::new(self.arch, &why).with_history(h.since, &h.instances)
+        WhyFile::new(self.arch, &why).with_history(h.since, &h.instances, now)
     }
 }

@@ -258,6 +258,16 @@ struct Alerts {
     command: Arc<str>,
     running: Arc<tokio::sync::Semaphore>,
     waiting: Arc<AtomicUsize>,
+    /// Process groups of the commands running now, killed whole at the end of the session.
+    groups: Groups,
+}
+
+type Groups = Arc<std::sync::Mutex<std::collections::BTreeSet<i32>>>;
+
+/// SIGKILL to process group `pgid`.
+fn kill_group(pgid: i32) {
+    // SAFETY: kill(2) of a process group a command of ours leads (process_group(0)).
+    unsafe { libc::kill(-pgid, libc::SIGKILL) };
 }
 
 impl Alerts {
@@ -266,6 +276,7 @@ impl Alerts {
             command: command.into(),
             running: Arc::new(tokio::sync::Semaphore::new(ALERTS_RUNNING)),
             waiting: Arc::new(AtomicUsize::new(0)),
+            groups: Groups::default(),
         }
     }
 
@@ -278,9 +289,10 @@ impl Alerts {
         let command = self.command.clone();
         let running = self.running.clone();
         let waiting = self.waiting.clone();
+        let groups = self.groups.clone();
         tokio::spawn(async move {
             let permit = running.acquire_owned().await;
-            run_alert(&command, env).await;
+            run_alert(&command, env, &groups).await;
             drop(permit);
             waiting.fetch_sub(1, Ordering::Relaxed);
         });
@@ -293,6 +305,9 @@ impl Alerts {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         let left = self.waiting.load(Ordering::Relaxed);
+        if let Ok(groups) = self.groups.lock() {
+            groups.iter().copied().for_each(kill_group);
+        }
         if left > 0 {
             display::warn(&format!(
                 "alert command: {left} still running or waiting at the end of the session; \
@@ -304,7 +319,7 @@ impl Alerts {
 
 /// Runs `command` in a process group of its own, its output on our standard error (standard
 /// output may be a JSON document); the whole group is killed after [`ALERT_TIMEOUT`].
-async fn run_alert(command: &str, env: Vec<(&'static str, String)>) {
+async fn run_alert(command: &str, env: Vec<(&'static str, String)>, groups: &Groups) {
     let mut cmd = tokio::process::Command::new("/bin/sh");
     cmd.arg("-c")
         .arg(command)
@@ -322,14 +337,21 @@ async fn run_alert(command: &str, env: Vec<(&'static str, String)>) {
             return;
         }
     };
-    match tokio::time::timeout(ALERT_TIMEOUT, child.wait()).await {
+    let pgid = child.id().and_then(|p| i32::try_from(p).ok());
+    if let (Some(g), Ok(mut groups)) = (pgid, groups.lock()) {
+        groups.insert(g);
+    }
+    let waited = tokio::time::timeout(ALERT_TIMEOUT, child.wait()).await;
+    if let (Some(g), Ok(mut groups)) = (pgid, groups.lock()) {
+        groups.remove(&g);
+    }
+    match waited {
         Ok(Ok(status)) if status.success() => {}
         Ok(Ok(status)) => display::warn(&format!("alert command: {status}")),
         Ok(Err(e)) => display::warn(&format!("alert command: {e}")),
         Err(_) => {
-            if let Some(pid) = child.id() {
-                // SAFETY: kill(2) of the process group the child leads (process_group(0)).
-                unsafe { libc::kill(-(pid as i32), libc::SIGKILL) };
+            if let Some(g) = pgid {
+                kill_group(g);
             }
             let _ = child.kill().await;
             display::warn(&format!(
@@ -458,6 +480,42 @@ mod tests {
             text,
             "{\"event\":\"dropped\",\"count\":1}\n{\"event\":\"b\"}\n"
         );
+    }
+
+    /// A command still running when the session ends is stopped, with what it started.
+    #[tokio::test]
+    async fn the_end_of_a_session_stops_running_commands_and_their_children() {
+        let dir = tempfile::tempdir().unwrap();
+        let pidfile = dir.path().join("pid");
+        let cmd = format!("sleep 300 & echo $! > {}; wait", pidfile.display());
+        let a = Alerts::new(cmd);
+        a.run(Vec::new());
+        let t0 = std::time::Instant::now();
+        while !pidfile.exists() || std::fs::read_to_string(&pidfile).unwrap().trim().is_empty() {
+            assert!(t0.elapsed() < Duration::from_secs(10));
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let pid: i32 = std::fs::read_to_string(&pidfile)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        a.wait(Duration::from_millis(200)).await;
+        // The grandchild is gone (or a zombie of its own shell, which init reaps).
+        let t0 = std::time::Instant::now();
+        loop {
+            let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            let gone =
+                state.is_empty() || state.split(") ").nth(1).is_some_and(|s| s.starts_with('Z'));
+            if gone {
+                break;
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(5),
+                "sleep {pid} still runs: {state}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     #[tokio::test]

@@ -13,11 +13,12 @@ use std::{
 use tracer_common::{event_kind, watch_tag, Event};
 
 use crate::record::{
-    activity::{Activity, Call, Under},
+    activity::{Activity, Under},
     display, RecordError,
 };
 
 mod engine;
+mod history;
 mod provisional;
 mod reconcile;
 mod resolve;
@@ -36,18 +37,19 @@ use crate::{
     kernel::{Cgroups, Kernel},
     privileges::{KernelVersion, MIN_KERNEL},
     profile::{
-        formats::ENOSYS_FALLBACK,
-        moby::{refusal_hint, ContainerSecurity, Host, SeccompInForce},
-        why::{Timestamp, Why},
+        moby::{ContainerSecurity, Host, SeccompInForce},
+        why::Why,
         Learned, SyscallSet,
     },
     syscalls::Arch,
     target::{cgroup, engine::Layout, selector::Selector, TargetSpec},
 };
 pub use engine::Created;
+pub use history::History;
 pub use resolve::resolve;
 pub use saved::{epoch_ns, epoch_secs, Snapshot};
 use sightings::clock_offset;
+pub use sightings::Guard;
 
 /// How long a cgroup adopted under a watched parent is traced while waiting for the engine to
 /// say whose it is.
@@ -94,84 +96,6 @@ pub struct Target {
     history: History,
     /// Calls refused under its own profile (the one in force now): what `export --heal` adds.
     refused_own: std::collections::BTreeSet<String>,
-}
-
-/// Which fix an alert names: what the session can do about a refusal.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Guard {
-    /// The daemon: its `export --heal` writes the profile in force plus what it refused.
-    Daemon,
-    /// `check`: it writes nothing.
-    Check,
-}
-
-impl Guard {
-    /// The fix for a call refused to `target` by its own profile; `hint` says which profiles
-    /// refuse it and what would allow it.
-    pub fn fix(self, target: &str, hint: &str) -> String {
-        match self {
-            Guard::Daemon => {
-                format!("seccomp-tracer export {target} --heal -o {target}.healed.json")
-            }
-            Guard::Check => hint.to_string(),
-        }
-    }
-}
-
-/// When a target was first traced, and when each of its later instances (restarts,
-/// re-creations) was traced from creation; seconds since the epoch. The last
-/// [`History::MAX_INSTANCES`] instances are kept.
-#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct History {
-    pub since: Option<u64>,
-    pub instances: Vec<u64>,
-}
-
-impl History {
-    pub const MAX_INSTANCES: usize = 1000;
-
-    /// Traced from `at` on (the first time counts).
-    pub fn traced(&mut self, at: u64) {
-        self.since = Some(self.since.map_or(at, |s| s.min(at)));
-    }
-
-    /// A new instance at `at`.
-    pub fn instance(&mut self, at: u64) {
-        self.traced(at);
-        if self.instances.len() >= Self::MAX_INSTANCES {
-            self.instances.remove(0);
-        }
-        self.instances.push(at);
-    }
-
-    /// The last instance began at `at` (the kernel's time) if that is a little earlier than
-    /// when it was seen (at most a minute: anything else is not a time of this instance).
-    pub fn began_at(&mut self, at: u64) {
-        let Some(last) = self.instances.last_mut() else {
-            return;
-        };
-        if at < *last && *last - at <= 60 {
-            *last = at;
-            self.traced(at);
-        }
-    }
-
-    /// Takes in a saved history (the daemon's state).
-    pub fn merge(&mut self, other: &History) {
-        if let Some(s) = other.since {
-            self.traced(s);
-        }
-        let mut all: Vec<u64> = other
-            .instances
-            .iter()
-            .chain(&self.instances)
-            .copied()
-            .collect();
-        all.sort_unstable();
-        all.dedup();
-        let skip = all.len().saturating_sub(Self::MAX_INSTANCES);
-        self.instances = all.split_off(skip);
-    }
 }
 
 impl Target {
@@ -656,104 +580,6 @@ impl Targets {
             _ => {}
         }
         Ok(())
-    }
-
-    /// A first sighting (or refusal) in a cgroup of ours: counted, shown once and queued as
-    /// activity once per target.
-    fn on_sighting(&mut self, ev: Event) {
-        let Some(&i) = self.by_cgroup.get(&ev.cgroup_id) else {
-            return self.hold_sighting(&ev);
-        };
-        let (call, sighting) = self.sighting(&ev);
-        self.list[i].why.saw(call, sighting.clone());
-        let compat = matches!(
-            ev.kind,
-            event_kind::SEEN_COMPAT | event_kind::REFUSED_COMPAT
-        );
-        let seen = matches!(ev.kind, event_kind::SEEN | event_kind::SEEN_COMPAT);
-        let table = if compat {
-            self.arch.compat()
-        } else {
-            Some(self.arch)
-        };
-        let name = table.and_then(|a| a.name(ev.value));
-        let abi = crate::profile::formats::arch_name(table.unwrap_or(self.arch));
-        let shown = display::call_name(self.arch, ev.value, compat);
-        let show_seen = self.show_seen;
-        let host = self.host();
-        let guard = self.guard;
-        let t = &mut self.list[i];
-        if seen {
-            t.events += 1;
-            t.last_new = Some((display::short_name(name, ev.value), SystemTime::now()));
-        }
-        // Compat numbers are kept apart from native ones in what was shown.
-        let key = ev.value | if compat { 1 << 31 } else { 0 };
-        let first = if seen {
-            t.shown.insert(key)
-        } else {
-            t.shown_refused.insert(key)
-        };
-        if !first {
-            return;
-        }
-        let what = Call {
-            target: t.label.clone(),
-            container_id: t.container_id.clone(),
-            name: display::short_name(name, ev.value),
-            abi,
-            program: sighting.program.clone(),
-            pid: sighting.pid,
-            at_ns: sighting.at_ns,
-        };
-        if seen {
-            if show_seen {
-                let line = format!("{}  {shown}", t.label);
-                self.note(line);
-            }
-            self.activity.push(Activity::FirstSighting(what));
-            return;
-        }
-        let under = t.under();
-        let hint = name
-            .map(|n| refusal_hint(n, host, t.security.as_ref()))
-            .unwrap_or_default();
-        // Answered ENOSYS by the learned profile on purpose (libc falls back to clone).
-        let by_design = name.is_some_and(|n| ENOSYS_FALLBACK.contains(&n));
-        if under == Under::OwnProfile && !by_design {
-            t.refused_own.insert(what.name.clone());
-        }
-        let line = match guard {
-            Some(g) if under == Under::OwnProfile && !by_design => {
-                let fix = g.fix(&t.label, &hint);
-                let line = format!(
-                    "{}  ALERT {shown} refused by its profile: {} (pid {}) at {} UTC; fix: {fix}",
-                    t.label,
-                    crate::profile::formats::escape(&what.program),
-                    what.pid,
-                    Timestamp(what.at_ns / 1_000_000_000).time(),
-                );
-                self.activity.push(Activity::Refusal {
-                    call: what,
-                    under,
-                    fix,
-                });
-                line
-            }
-            _ => {
-                let line = format!("{}  REFUSED {shown}: {hint}", t.label);
-                // Answered ENOSYS on purpose (by Docker's default too): no event, no alert.
-                if !by_design {
-                    self.activity.push(Activity::Refusal {
-                        call: what,
-                        under,
-                        fix: hint,
-                    });
-                }
-                line
-            }
-        };
-        self.note(line);
     }
 
     /// Cgroups the kernel's map had no room for.

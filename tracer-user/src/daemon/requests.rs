@@ -196,10 +196,13 @@ fn status(session: &Session) -> Result<Status, RecordError> {
             continue;
         }
         let (learned, c) = session.compose(i)?;
-        let firsts: Vec<u64> = t
-            .why()
-            .iter()
-            .map(|(_, s)| s.at_ns / 1_000_000_000)
+        // As the profile's provenance file has them (an unconfined target's set-up calls too).
+        let why = session.why_file(i, Some(&c));
+        let firsts: Vec<u64> = why
+            .calls
+            .values()
+            .chain(why.compat_calls.values())
+            .map(|e| e.first_seen.0)
             .collect();
         let since = t
             .history()

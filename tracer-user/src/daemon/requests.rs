@@ -274,6 +274,16 @@ fn heal(session: &Session, name: &str) -> Result<Response, RecordError> {
     };
     let t = session.target(i);
     let label = t.label();
+    if let Some(crate::profile::moby::SeccompInForce::Unreadable(why)) =
+        t.security().map(|s| &s.seccomp)
+    {
+        if t.security().is_some_and(|s| s.own_profile.is_none()) {
+            return Err(RecordError::Refused(format!(
+                "{label} runs under a profile of its own that cannot be read ({why}): heal it \
+                 by hand"
+            )));
+        }
+    }
     let Some(in_force) = t.security().and_then(|s| s.own_profile.as_deref()) else {
         return Err(RecordError::Refused(format!(
             "{label} does not run under a profile of its own (--security-opt seccomp=FILE, a \

@@ -12,8 +12,9 @@ use tokio::{
     process::Command,
 };
 
+use crate::profile::moby::{ContainerSecurity, SeccompInForce};
+
 use super::{
-    super::profile::moby::ContainerSecurity,
     docker::{Container, DaemonInfo, LifecycleEvent},
     TargetError,
 };
@@ -157,6 +158,7 @@ fn parse_inspect(
     let list: Vec<Inspected> = serde_json::from_slice(json).map_err(|e| e.to_string())?;
     Ok(list.into_iter().next().map(|c| {
         let hc = c.host_config;
+        let mut unread = None;
         let opts: Vec<String> = hc
             .security_opt
             .unwrap_or_default()
@@ -164,18 +166,26 @@ fn parse_inspect(
             .map(|o| match o.strip_prefix("seccomp=") {
                 Some(path) if path.starts_with('/') => match read(path) {
                     Some(content) => format!("seccomp={content}"),
-                    None => o,
+                    None => {
+                        unread = Some(path.to_string());
+                        o
+                    }
                 },
                 _ => o,
             })
             .collect();
         // Podman's default profile (containers/common's) refuses what Docker's does.
-        let security = ContainerSecurity::from_host_config(
+        let mut security = ContainerSecurity::from_host_config(
             &opts,
             &hc.cap_add.unwrap_or_default(),
             &hc.cap_drop.unwrap_or_default(),
             hc.privileged,
         );
+        if let Some(path) = unread {
+            // Its own profile all the same, but nothing to evaluate or heal.
+            security.seccomp = SeccompInForce::Unreadable(format!("{path} could not be read"));
+            security.own_profile = None;
+        }
         Container {
             pid: (c.state.running && c.state.pid > 0)
                 .then(|| u32::try_from(c.state.pid).ok())
@@ -557,24 +567,19 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(c.security.own_profile.as_deref(), Some(own));
-        assert!(matches!(
-            c.security.seccomp,
-            crate::profile::moby::SeccompInForce::Custom(_)
-        ));
+        assert!(matches!(c.security.seccomp, SeccompInForce::Custom(_)));
         assert!(c.security.caps.has("CAP_SYS_NICE") && !c.security.caps.has("CAP_NET_RAW"));
         // A file that cannot be read: its own profile all the same, not evaluated.
         let c = parse_inspect(json, |_| None).unwrap().unwrap();
-        assert!(matches!(
+        assert_eq!(
             c.security.seccomp,
-            crate::profile::moby::SeccompInForce::Unreadable(_)
-        ));
+            SeccompInForce::Unreadable("/etc/p.json could not be read".into())
+        );
+        assert_eq!(c.security.own_profile, None);
         let unconfined = br#"[{"Id":"1","Name":"u","State":{},
             "HostConfig":{"SecurityOpt":["seccomp=unconfined"]}}]"#;
         let c = parse_inspect(unconfined, |_| None).unwrap().unwrap();
-        assert_eq!(
-            c.security.seccomp,
-            crate::profile::moby::SeccompInForce::Unconfined
-        );
+        assert_eq!(c.security.seccomp, SeccompInForce::Unconfined);
     }
 
     #[test]

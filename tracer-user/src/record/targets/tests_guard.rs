@@ -125,8 +125,7 @@ fn first_sightings_and_instances_are_activity_once() {
     assert_eq!(a[0].kind(), "first_sighting");
     // A restart: a new cgroup at the same path, adopted by the kernel.
     cg.mkdir(&format!("/docker/{ID_A}"), 101, true);
-    let mut adopted = ev(event_kind::ADOPTED, 101, 0);
-    adopted.value = 0;
+    let adopted = ev(event_kind::ADOPTED, 101, 0);
     ts.on_event(adopted, Instant::now(), &mut k, &cg).unwrap();
     let a = ts.take_activity();
     assert_eq!(a.len(), 1, "{a:?}");
